@@ -13,7 +13,7 @@ import (
 // take no lock. The zero Registry is not usable: create one with
 // NewRegistry, or take mechanisms.Builtin() for every built-in mechanism.
 type Registry struct {
-	mu    sync.Mutex                          // serialises writers
+	mu    sync.Mutex                            // serialises writers
 	mechs atomic.Pointer[map[string]*Mechanism] // immutable snapshot, replaced on Register
 }
 
