@@ -248,6 +248,9 @@ func (r *Registry) Negotiate(ctx context.Context, advertised []string, creds *Cr
 	cands := buf[:0]
 	var rejected []Rejection
 	reject := func(name string, err error) {
+		if rejected == nil {
+			rejected = make([]Rejection, 0, len(advertised))
+		}
 		rejected = append(rejected, Rejection{Mechanism: name, Err: err})
 	}
 outer:
