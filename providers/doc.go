@@ -1,0 +1,33 @@
+// Package providers supplies OAuth 2.0 access tokens for XOAUTH2 and
+// OAUTHBEARER: where tokens come from, how they are cached and refreshed,
+// and where refresh tokens are kept.
+//
+// A provider is a Fetcher: it obtains a fresh token from its origin with one
+// attempt, no caching and no retries. A Cache in front of a Fetcher
+// (NewCache) turns it into a sasl.TokenSource fit for many goroutines and
+// many processes: lock-free reads of a valid token, refresh ahead of expiry
+// with jitter, one refresh in flight, waiters that can leave on their own
+// context, and retries of transient failures with capped exponential
+// backoff.
+//
+// Providers:
+//
+//   - Static and StaticToken: a fixed access token.
+//   - RefreshFetcher: the refresh_token grant over any oauth2.Config,
+//     keeping the refresh token in a TokenStore and persisting a rotated one
+//     before the new access token is handed to anyone.
+//   - FromOAuth2 and ToOAuth2: bridges to and from golang.org/x/oauth2.
+//
+// Token stores (TokenStore): MemoryStore and FileStore, the latter with
+// atomic writes and an advisory file lock so that processes sharing the
+// files refresh once.
+//
+// GoogleEndpoint, MicrosoftEndpoint and the Scope constants configure an
+// oauth2.Config for Gmail and Microsoft 365 mail.
+//
+// Errors are prefixed "providers: ". ErrReauthRequired means the user must
+// authorize again; ErrPersistFailed means a token could not be saved;
+// *OAuthError carries the token endpoint's error code, description and
+// HTTP status. No error, log record or formatted value holds a token or a
+// secret.
+package providers
