@@ -1,0 +1,252 @@
+package plain
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/saslkit/saslkit/internal/redact"
+	"github.com/saslkit/saslkit/sasl"
+)
+
+// Name is the mechanism's registered name.
+const Name = "PLAIN"
+
+// Limits the server enforces on a message's fields, in octets.
+const (
+	// MaxIdentityLen caps the authorization and authentication identities:
+	// the 255 octets RFC 4616 §2 requires a server to accept.
+	MaxIdentityLen = 255
+	// MaxPasswordLen caps the password. It is above RFC 4616's 255 so that
+	// an OAuth 2.0 access token sent as a password still fits.
+	MaxPasswordLen = 4096
+	// maxMessageLen is the longest message whose fields can all be valid.
+	maxMessageLen = MaxIdentityLen + 1 + MaxIdentityLen + 1 + MaxPasswordLen
+)
+
+// Mechanism returns the PLAIN descriptor for a sasl.Registry.
+//
+// Its client takes Authzid, Username and Password from the parameters; its
+// server checks passwords with Verifiers.Password and fails with
+// sasl.ErrNoVerifier when that is nil.
+func Mechanism() sasl.Mechanism {
+	return sasl.Mechanism{
+		Name:       Name,
+		Properties: sasl.SendsSecret,
+		Needs:      sasl.NeedPassword,
+		Strength:   30,
+		Standard:   "RFC 4616",
+		NewClient: func(p *sasl.ClientParams) (sasl.Client, error) {
+			if p == nil {
+				return nil, errors.New("plain: no client parameters")
+			}
+			if err := checkClient(p.Authzid, p.Username, p.Password); err != nil {
+				return nil, err
+			}
+			return NewClient(p.Authzid, p.Username, p.Password), nil
+		},
+		NewServer: func(ctx context.Context, v *sasl.Verifiers, _ *sasl.ConnState) (sasl.ServerConversation, error) {
+			if v == nil || v.Password == nil {
+				return nil, fmt.Errorf("plain: %w", sasl.ErrNoVerifier)
+			}
+			return NewServer(ctx, v.Password), nil
+		},
+	}
+}
+
+// client is the PLAIN client. It holds the password and never prints it.
+type client struct {
+	authzid, username, password string
+}
+
+// NewClient returns a PLAIN client that authenticates as username with
+// password and, when authzid is not empty, asks to act as authzid.
+//
+// Start fails, sending nothing, when username or password is empty or any
+// field contains NUL (which would change how the server splits the
+// message).
+func NewClient(authzid, username, password string) sasl.Client {
+	return &client{authzid: authzid, username: username, password: password}
+}
+
+func checkClient(authzid, username, password string) error {
+	switch {
+	case username == "":
+		return errors.New("plain: empty username")
+	case password == "":
+		return errors.New("plain: empty password")
+	case strings.IndexByte(authzid, 0) >= 0:
+		return errors.New("plain: authorization identity contains NUL")
+	case strings.IndexByte(username, 0) >= 0:
+		return errors.New("plain: username contains NUL")
+	case strings.IndexByte(password, 0) >= 0:
+		return errors.New("plain: password contains NUL")
+	}
+	return nil
+}
+
+// Start returns the message as the initial response.
+func (c *client) Start() (string, []byte, error) {
+	if err := checkClient(c.authzid, c.username, c.password); err != nil {
+		return "", nil, err
+	}
+	msg := make([]byte, 0, len(c.authzid)+1+len(c.username)+1+len(c.password))
+	msg = append(msg, c.authzid...)
+	msg = append(msg, 0)
+	msg = append(msg, c.username...)
+	msg = append(msg, 0)
+	msg = append(msg, c.password...)
+	return Name, msg, nil
+}
+
+// Next fails: PLAIN's only message is the initial response, which the
+// protocol library sends inline or after the server's empty challenge.
+func (c *client) Next([]byte) ([]byte, error) {
+	return nil, fmt.Errorf("plain: %w", sasl.ErrUnexpectedChallenge)
+}
+
+// Format prints the client without its password.
+func (c *client) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, "plain.Client{Authzid:"+strconv.Quote(c.authzid)+
+		" Username:"+strconv.Quote(c.username)+" Password:"+redact.Secret(c.password)+"}")
+}
+
+// message is a parsed PLAIN message.
+type message struct {
+	authzid, authcid, passwd string
+}
+
+// Format prints the message without its password.
+func (m message) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, "plain.message{Authzid:"+strconv.Quote(m.authzid)+
+		" Authcid:"+strconv.Quote(m.authcid)+" Passwd:"+redact.Secret(m.passwd)+"}")
+}
+
+// parse reads a PLAIN message strictly (see the package documentation).
+// Reasons never quote the message.
+func parse(b []byte) (message, error) {
+	if len(b) > maxMessageLen {
+		return message{}, sasl.Malformed(Name, "message too long")
+	}
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return message{}, sasl.Malformed(Name, "missing NUL separators")
+	}
+	rest := b[i+1:]
+	j := bytes.IndexByte(rest, 0)
+	if j < 0 {
+		return message{}, sasl.Malformed(Name, "missing second NUL separator")
+	}
+	authzid, authcid, passwd := b[:i], rest[:j], rest[j+1:]
+	if bytes.IndexByte(passwd, 0) >= 0 {
+		return message{}, sasl.Malformed(Name, "more than two NUL separators")
+	}
+	switch {
+	case len(authcid) == 0:
+		return message{}, sasl.Malformed(Name, "empty authentication identity")
+	case len(passwd) == 0:
+		return message{}, sasl.Malformed(Name, "empty password")
+	case len(authzid) > MaxIdentityLen:
+		return message{}, sasl.Malformed(Name, "authorization identity longer than "+strconv.Itoa(MaxIdentityLen)+" octets")
+	case len(authcid) > MaxIdentityLen:
+		return message{}, sasl.Malformed(Name, "authentication identity longer than "+strconv.Itoa(MaxIdentityLen)+" octets")
+	case len(passwd) > MaxPasswordLen:
+		return message{}, sasl.Malformed(Name, "password longer than "+strconv.Itoa(MaxPasswordLen)+" octets")
+	case !utf8.Valid(authzid):
+		return message{}, sasl.Malformed(Name, "authorization identity is not valid UTF-8")
+	case !utf8.Valid(authcid):
+		return message{}, sasl.Malformed(Name, "authentication identity is not valid UTF-8")
+	case !utf8.Valid(passwd):
+		return message{}, sasl.Malformed(Name, "password is not valid UTF-8")
+	}
+	return message{authzid: string(authzid), authcid: string(authcid), passwd: string(passwd)}, nil
+}
+
+// server states.
+const (
+	stateStart = iota
+	stateChallenged
+	stateDone
+)
+
+// server is a PLAIN server conversation. It keeps the request-scoped context
+// it was created with for the verifier call.
+type server struct {
+	ctx   context.Context
+	v     sasl.PasswordVerifier
+	state int
+	id    sasl.Identity
+	ok    bool
+}
+
+// NewServer returns a PLAIN server conversation that checks the password
+// with v. ctx bounds the verifier call; it should end with the connection or
+// the command.
+//
+// Next fails with an error wrapping sasl.ErrNoVerifier when v is nil; with a
+// *sasl.MalformedError for a message that breaks the rules in the package
+// documentation; with the verifier's error, wrapped, when the verifier
+// refuses (sasl.ErrAuthFailed) or cannot check; and with an error wrapping
+// sasl.ErrDone once the exchange is over. The conversation is not safe for
+// concurrent use.
+func NewServer(ctx context.Context, v sasl.PasswordVerifier) sasl.ServerConversation {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return &server{ctx: ctx, v: v}
+}
+
+// Next implements sasl.Server.
+func (s *server) Next(response []byte) ([]byte, bool, error) {
+	switch s.state {
+	case stateDone:
+		return nil, true, fmt.Errorf("plain: %w", sasl.ErrDone)
+	case stateStart:
+		if s.v == nil {
+			s.state = stateDone
+			return nil, true, fmt.Errorf("plain: %w", sasl.ErrNoVerifier)
+		}
+		if response == nil {
+			s.state = stateChallenged
+			return []byte{}, false, nil
+		}
+	}
+	s.state = stateDone
+	m, err := parse(response)
+	if err != nil {
+		return nil, true, err
+	}
+	id, err := s.v.VerifyPassword(s.ctx, m.authzid, m.authcid, m.passwd)
+	if err != nil {
+		if errors.Is(err, sasl.ErrAuthFailed) {
+			return nil, true, fmt.Errorf("plain: %w", err)
+		}
+		if errors.Is(err, sasl.ErrUnknownUser) {
+			return nil, true, fmt.Errorf("plain: %w: %w", sasl.ErrAuthFailed, err)
+		}
+		return nil, true, fmt.Errorf("plain: verifying password: %w", err)
+	}
+	id.Mechanism = Name
+	if id.Username == "" {
+		id.Username = m.authcid
+	}
+	s.id, s.ok = id, true
+	return nil, true, nil
+}
+
+// Identity implements sasl.ServerConversation.
+func (s *server) Identity() (sasl.Identity, bool) { return s.id, s.ok }
+
+// Format prints the conversation's state, never its verifier (which may
+// hold secrets).
+func (s *server) Format(f fmt.State, verb rune) {
+	desc := "plain.Server{state:" + [...]string{"start", "challenged", "done"}[s.state]
+	if s.ok {
+		desc += " Username:" + strconv.Quote(s.id.Username)
+	}
+	redact.Format(f, verb, desc+"}")
+}
