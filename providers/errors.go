@@ -57,6 +57,10 @@ var (
 	// ErrCorruptStore is returned when stored data cannot be parsed.
 	ErrCorruptStore = errors.New("providers: stored token data is malformed")
 
+	// ErrInvalidConfig is returned by constructors given an unusable
+	// configuration (a missing token URL, store or account).
+	ErrInvalidConfig = errors.New("providers: invalid configuration")
+
 	// ErrBadResponse is returned when a token endpoint answers 2xx with a
 	// body that holds no usable access token.
 	ErrBadResponse = errors.New("providers: malformed token endpoint response")
