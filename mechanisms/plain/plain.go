@@ -91,15 +91,18 @@ func checkClient(authzid, username, password string) error {
 
 // Start returns the message as the initial response.
 func (c *client) Start() (string, []byte, error) {
-	if err := checkClient(c.authzid, c.username, c.password); err != nil {
-		return "", nil, err
-	}
 	msg := make([]byte, 0, len(c.authzid)+1+len(c.username)+1+len(c.password))
 	msg = append(msg, c.authzid...)
 	msg = append(msg, 0)
 	msg = append(msg, c.username...)
 	msg = append(msg, 0)
 	msg = append(msg, c.password...)
+	// One scan of the built message covers the NUL checks; checkClient
+	// names the fault.
+	if c.username == "" || c.password == "" || bytes.Count(msg, nul) != 2 {
+		clear(msg)
+		return "", nil, checkClient(c.authzid, c.username, c.password)
+	}
 	return Name, msg, nil
 }
 
@@ -114,6 +117,8 @@ func (c *client) Format(f fmt.State, verb rune) {
 	redact.Format(f, verb, "plain.Client{Authzid:"+strconv.Quote(c.authzid)+
 		" Username:"+strconv.Quote(c.username)+" Password:"+redact.Secret(c.password)+"}")
 }
+
+var nul = []byte{0}
 
 // message is a parsed PLAIN message.
 type message struct {
@@ -132,19 +137,33 @@ func parse(b []byte) (message, error) {
 	if len(b) > maxMessageLen {
 		return message{}, sasl.Malformed(Name, "message too long")
 	}
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
+	// One pass finds the separators and notes whether any byte is
+	// non-ASCII; messages are short, so this beats three IndexByte calls.
+	i, j, nuls, ascii := -1, -1, 0, true
+	for k, c := range b {
+		switch {
+		case c == 0:
+			switch nuls {
+			case 0:
+				i = k
+			case 1:
+				j = k
+			}
+			nuls++
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	switch nuls {
+	case 0:
 		return message{}, sasl.Malformed(Name, "missing NUL separators")
-	}
-	rest := b[i+1:]
-	j := bytes.IndexByte(rest, 0)
-	if j < 0 {
+	case 1:
 		return message{}, sasl.Malformed(Name, "missing second NUL separator")
-	}
-	authzid, authcid, passwd := b[:i], rest[:j], rest[j+1:]
-	if bytes.IndexByte(passwd, 0) >= 0 {
+	case 2:
+	default:
 		return message{}, sasl.Malformed(Name, "more than two NUL separators")
 	}
+	authzid, authcid, passwd := b[:i], b[i+1:j], b[j+1:]
 	switch {
 	case len(authcid) == 0:
 		return message{}, sasl.Malformed(Name, "empty authentication identity")
@@ -156,6 +175,7 @@ func parse(b []byte) (message, error) {
 		return message{}, sasl.Malformed(Name, "authentication identity longer than "+strconv.Itoa(MaxIdentityLen)+" octets")
 	case len(passwd) > MaxPasswordLen:
 		return message{}, sasl.Malformed(Name, "password longer than "+strconv.Itoa(MaxPasswordLen)+" octets")
+	case ascii:
 	case !utf8.Valid(authzid):
 		return message{}, sasl.Malformed(Name, "authorization identity is not valid UTF-8")
 	case !utf8.Valid(authcid):
@@ -163,7 +183,13 @@ func parse(b []byte) (message, error) {
 	case !utf8.Valid(passwd):
 		return message{}, sasl.Malformed(Name, "password is not valid UTF-8")
 	}
-	return message{authzid: string(authzid), authcid: string(authcid), passwd: string(passwd)}, nil
+	// One allocation for the three fields.
+	str := string(b)
+	return message{
+		authzid: str[:i],
+		authcid: str[i+1 : j],
+		passwd:  str[j+1:],
+	}, nil
 }
 
 // server states.
