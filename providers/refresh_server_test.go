@@ -85,9 +85,9 @@ type authServer struct {
 	invalidGrant atomic.Int64
 
 	mu       sync.Mutex
-	live     map[string]int    // refresh token -> family, while valid
-	used     map[string]int    // rotated-away refresh token -> family
-	revoked  map[int]bool      // family -> revoked
+	live     map[string]int       // refresh token -> family, while valid
+	used     map[string]int       // rotated-away refresh token -> family
+	revoked  map[int]bool         // family -> revoked
 	access   map[string]time.Time // issued access token -> expiry
 	families int
 	faults   []func(w http.ResponseWriter) // served first, one per request
