@@ -147,9 +147,10 @@ func (c *Client) Start() (mech string, ir []byte, err error) {
 		return "", nil, fmt.Errorf("scram: %w", err)
 	}
 	// client-first = gs2-header "n=" username ",r=" nonce: the username is
-	// saslname-encoded, so the nonce is the fourth comma-separated field.
+	// saslname-encoded, so the nonce is the fourth and last comma-separated
+	// field (a nonce holding a comma would break that).
 	fields := strings.Split(first, ",")
-	if len(fields) < 4 || !strings.HasPrefix(fields[3], "r=") || !isPrintable(fields[3][2:]) {
+	if len(fields) != 4 || !strings.HasPrefix(fields[3], "r=") || !isPrintable(fields[3][2:]) {
 		c.state = clientDone
 		return "", nil, fmt.Errorf("scram: %s: nonce generator produced an invalid nonce", c.mech)
 	}
