@@ -294,6 +294,9 @@ func NewOAuthServer(opts *OAuthOptions) *OAuthServer {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(oauthTokenPath, s.handleToken)
+	mux.HandleFunc(oauthAuthPath, s.handleAuthorize)
+	mux.HandleFunc(oauthDeviceAuthPath, s.handleDeviceAuthorization)
+	mux.HandleFunc(oauthVerifyPath, s.handleDeviceVerification)
 	mux.HandleFunc(oauthIntrospectPath, s.handleIntrospect)
 	mux.HandleFunc(oauthTokenInfoPath, s.handleTokenInfo)
 	mux.HandleFunc(oauthUserInfoPath, s.handleUserInfo)

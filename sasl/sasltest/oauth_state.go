@@ -17,6 +17,9 @@ type oauthState struct {
 	access          map[tokenKey]*accessRecord
 	refresh         map[tokenKey]*refreshRecord
 	families        map[uint64]*family
+	codes           map[tokenKey]*codeRecord
+	devices         map[tokenKey]*deviceRecord
+	userCodes       map[string]*deviceRecord
 	nextFamily      uint64
 }
 
@@ -28,6 +31,9 @@ func newOAuthState() oauthState {
 		access:          map[tokenKey]*accessRecord{},
 		refresh:         map[tokenKey]*refreshRecord{},
 		families:        map[uint64]*family{},
+		codes:           map[tokenKey]*codeRecord{},
+		devices:         map[tokenKey]*deviceRecord{},
+		userCodes:       map[string]*deviceRecord{},
 	}
 }
 

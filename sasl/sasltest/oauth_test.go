@@ -26,7 +26,7 @@ type oauthClock struct {
 }
 
 func newOAuthClock() *oauthClock {
-	return &oauthClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	return &oauthClock{now: time.Now().Truncate(time.Second)}
 }
 
 func (c *oauthClock) Now() time.Time {
@@ -94,10 +94,18 @@ func postForm(t testing.TB, s *OAuthServer, u string, form url.Values) (int, map
 
 func retrieveCode(err error) string {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return re.ErrorCode
+	if !errors.As(err, &re) {
+		return ""
 	}
-	return ""
+	if re.ErrorCode == "" {
+		// x/oauth2/jwt does not parse the error body.
+		var b struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(re.Body, &b)
+		return b.Error
+	}
+	return re.ErrorCode
 }
 
 func TestOAuthRefreshGoogleKeepsRefreshToken(t *testing.T) {

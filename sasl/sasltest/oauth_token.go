@@ -52,6 +52,10 @@ func (s *OAuthServer) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, oe = s.grantRefresh(req)
 	case GrantClientCredentials:
 		resp, oe = s.grantClientCredentials(req)
+	case GrantAuthorizationCode:
+		resp, oe = s.grantAuthorizationCode(req)
+	case GrantDeviceCode:
+		resp, oe = s.grantDeviceCode(req)
 	case GrantJWTBearer:
 		resp, oe = s.grantJWTBearer(req)
 	default:
