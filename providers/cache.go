@@ -341,9 +341,6 @@ func (c *Cache) run(ctx context.Context, fl *flight, background bool) {
 	}
 	c.mu.Unlock()
 
-	fl.tok, fl.err = tok, err
-	close(fl.done)
-
 	switch {
 	case err != nil:
 		c.log.Error("providers: token refresh failed", slog.Bool("background", background), slog.String("error", err.Error()))
@@ -359,6 +356,10 @@ func (c *Cache) run(ctx context.Context, fl *flight, background bool) {
 	if report != nil && c.opts.OnError != nil {
 		c.opts.OnError(report)
 	}
+	// Report before waking the waiters, so that what they observe
+	// afterwards includes the report.
+	fl.tok, fl.err = tok, err
+	close(fl.done)
 }
 
 // fetchRetrying calls the Fetcher, retrying transient failures.
