@@ -67,9 +67,21 @@ func ValidToken[T string | []byte](t T) bool {
 	return i == len(t)
 }
 
+// tokenMask has bit c set for every b64token character c below 128:
+// ALPHA, DIGIT and "-._~+/". TestTokenMask checks it against the grammar.
+const (
+	tokenMaskLo uint64 = 0x03ffe80000000000
+	tokenMaskHi uint64 = 0x47fffffe87fffffe
+)
+
 func tokenChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	switch {
+	case c < 64:
+		return tokenMaskLo&(1<<c) != 0
+	case c < 128:
+		return tokenMaskHi&(1<<(c-64)) != 0
+	}
+	return false
 }
 
 // Error is the JSON error object a server sends as its failure challenge.
@@ -161,7 +173,7 @@ func MarshalXOAUTH2(e Error) []byte {
 // MarshalOAuthBearer encodes e as RFC 7628 §3.2.2 describes: status, then
 // schemes, scope and openid-configuration when they are set.
 func MarshalOAuthBearer(e Error) []byte {
-	return marshal(oauthBearerJSON{Status: e.Status, Schemes: e.Schemes, Scope: e.Scope, OpenIDConfiguration: e.OpenIDConfiguration})
+	return marshal(oauthBearerJSON(e))
 }
 
 func marshal(v any) []byte {

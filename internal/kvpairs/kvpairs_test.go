@@ -233,3 +233,13 @@ func TestValidToken(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenMask(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._~+/", b) >= 0
+		if tokenChar(b) != want {
+			t.Errorf("tokenChar(%#x) = %v", c, !want)
+		}
+	}
+}
