@@ -52,7 +52,7 @@ func TestParseJWT(t *testing.T) {
 		parts[0] + "." + parts[1] + ".",
 		"." + parts[1] + "." + parts[2],
 		parts[0] + "=." + parts[1] + "." + parts[2],          // padding
-		parts[0] + "." + parts[1] + "." + parts[2] + "+",    // not base64url
+		parts[0] + "." + parts[1] + "." + parts[2] + "+",     // not base64url
 		enc([]byte(`[1]`)) + "." + parts[1] + "." + parts[2], // header not an object
 		enc([]byte(`{"typ":"JWT"}`)) + "." + parts[1] + "." + parts[2],
 		parts[0] + "." + enc([]byte(`{"a":1} {}`)) + "." + parts[2],
