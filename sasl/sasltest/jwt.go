@@ -19,9 +19,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/saslkit/saslkit/internal/redact"
 )
 
 // maxJWTSize bounds an assertion; real ones are well under 4 KiB.
@@ -53,6 +56,12 @@ type jwtToken struct {
 	Claims       jwtClaims
 	signingInput string
 	signature    []byte
+}
+
+// Format prints the token's header fields only: an assertion is a
+// credential until it expires.
+func (t *jwtToken) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, fmt.Sprintf("sasltest.jwtToken{alg:%q kid:%q claims:%s}", t.Header.Alg, t.Header.Kid, redact.Placeholder))
 }
 
 // parseJWT parses a JWS compact serialization (RFC 7515 §7.1) whose payload

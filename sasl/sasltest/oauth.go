@@ -250,8 +250,19 @@ const (
 )
 
 // NewOAuthServer starts an OAuth server. opts may be nil. Close it when done.
-// It panics only if it cannot listen, as httptest.NewServer does.
+// It panics if it cannot listen, as httptest.NewServer does; use
+// StartOAuthServer to get an error instead.
 func NewOAuthServer(opts *OAuthOptions) *OAuthServer {
+	s, err := StartOAuthServer(opts)
+	if err != nil {
+		panic(err.Error())
+	}
+	return s
+}
+
+// StartOAuthServer is NewOAuthServer returning an error when it cannot
+// listen on OAuthOptions.Addr, for programs that run the server standalone.
+func StartOAuthServer(opts *OAuthOptions) (*OAuthServer, error) {
 	var o OAuthOptions
 	if opts != nil {
 		o = *opts
@@ -305,22 +316,27 @@ func NewOAuthServer(opts *OAuthOptions) *OAuthServer {
 		http.Error(w, "404 page not found", http.StatusNotFound)
 	})
 
-	s.srv = httptest.NewUnstartedServer(mux)
-	if o.Addr != "" {
+	if o.Addr == "" {
+		s.srv = httptest.NewUnstartedServer(mux)
+	} else {
 		ln, err := net.Listen("tcp", o.Addr)
 		if err != nil {
-			panic("sasltest: listen on " + o.Addr + ": " + err.Error())
+			return nil, fmt.Errorf("sasltest: listen on %s: %w", o.Addr, err)
 		}
-		s.srv.Listener.Close()
-		s.srv.Listener = ln
+		s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
 	}
+	scheme := "http://"
+	if o.TLS {
+		scheme = "https://"
+	}
+	// Set before serving, so handlers only ever read it.
+	s.URL = scheme + s.srv.Listener.Addr().String()
 	if o.TLS {
 		s.srv.StartTLS()
 	} else {
 		s.srv.Start()
 	}
-	s.URL = s.srv.URL
-	return s
+	return s, nil
 }
 
 // Close stops the server. Requests held by a slow-answer fault end at once.

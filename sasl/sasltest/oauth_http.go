@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/saslkit/saslkit/internal/redact"
 )
 
 // oauthError is an OAuth error answer (RFC 6749 §5.2). desc is Google's
@@ -154,7 +156,7 @@ func parseOAuthForm(method, contentType, authorization string, body io.Reader) (
 	}
 	for k, v := range form {
 		if len(v) > 1 {
-			return nil, errMalformed("Parameter included more than once: " + k)
+			return nil, errMalformed("Parameter included more than once: " + paramName(k))
 		}
 	}
 	r := &oauthRequest{form: form}
@@ -166,6 +168,34 @@ func parseOAuthForm(method, contentType, authorization string, body io.Reader) (
 		r.basicID, r.basicSecret, r.hasBasic = id, secret, ok
 	}
 	return r, nil
+}
+
+// paramName returns k for an error description if it looks like a
+// parameter name, so that a description never echoes a value (a token sent
+// as a key by mistake).
+func paramName(k string) string {
+	if len(k) > 32 {
+		return "(long name)"
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !('a' <= c && c <= 'z' || c == '_') {
+			return "(unusual name)"
+		}
+	}
+	return k
+}
+
+// Format prints the request without its parameters or credentials.
+func (r *oauthRequest) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, fmt.Sprintf("sasltest.oauthRequest{grant_type:%q basic:%t}", paramValue(r.get("grant_type")), r.hasBasic))
+}
+
+// paramValue shortens a value for an error description.
+func paramValue(v string) string {
+	if len(v) > 64 {
+		return v[:64] + "…"
+	}
+	return v
 }
 
 // parseBasic parses an Authorization header. A header that is not Basic is
@@ -250,7 +280,9 @@ func (s *OAuthServer) authenticateClient(r *oauthRequest, audience string) (*OAu
 		presented = true
 	}
 	switch {
-	case c.Secret == "" && !presented:
+	case c.Secret == "" && given == "":
+		// A public client; x/oauth2 with AuthStyleInHeader sends an empty
+		// secret in Basic, which counts as none.
 		if c.Certificate != nil || c.PublicKey != nil {
 			return nil, oerr(401, "invalid_client", "Client authentication is required",
 				7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")

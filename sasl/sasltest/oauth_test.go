@@ -630,3 +630,56 @@ func TestOAuthFormatHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestOAuthPublicClientBasicEmptySecret(t *testing.T) {
+	s, _ := newOAuthTestServer(t, &OAuthOptions{AuthStyle: oauth2.AuthStyleInHeader})
+	_ = s.AddClient(OAuthClient{ID: "public"})
+	rt, _ := s.SeedRefreshToken("public", oauthTestUser, GmailScope)
+	conf := &oauth2.Config{ClientID: "public", Endpoint: s.Endpoint()}
+	if _, err := conf.TokenSource(oauthCtx(s), &oauth2.Token{RefreshToken: rt}).Token(); err != nil {
+		t.Fatalf("public client, empty Basic secret: %v", err)
+	}
+	conf.ClientSecret = "invented"
+	if _, err := conf.TokenSource(oauthCtx(s), &oauth2.Token{RefreshToken: rt}).Token(); retrieveCode(err) != "invalid_client" {
+		t.Fatalf("public client with a secret: %v", err)
+	}
+}
+
+func TestStartOAuthServerAddr(t *testing.T) {
+	s, err := StartOAuthServer(&OAuthOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") || s.Certificate() != nil || s.TLSConfig() != nil {
+		t.Errorf("URL %s", s.URL)
+	}
+	resp, err := s.HTTPClient().Get(s.URL + "/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown path: %d", resp.StatusCode)
+	}
+	if _, err := StartOAuthServer(&OAuthOptions{Addr: strings.TrimPrefix(s.URL, "http://")}); err == nil || !strings.HasPrefix(err.Error(), "sasltest: ") {
+		t.Errorf("address in use: %v", err)
+	}
+}
+
+func TestOAuthInternalFormatHidesSecrets(t *testing.T) {
+	r, e := parseOAuthForm("POST", "application/x-www-form-urlencoded", "", strings.NewReader("grant_type=refresh_token&client_secret="+oauthTestSecret))
+	if e != nil {
+		t.Fatal(e)
+	}
+	key, _ := oauthTestKeys(t)
+	jt, err := parseJWT(signTestJWT(t, key, map[string]any{"alg": "RS256"}, map[string]any{"sub": oauthTestSecret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []any{r, jt} {
+		if out := fmt.Sprintf("%+v %#v", v, v); strings.Contains(out, oauthTestSecret) {
+			t.Errorf("%T prints a secret: %s", v, out)
+		}
+	}
+}

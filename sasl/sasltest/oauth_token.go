@@ -60,8 +60,9 @@ func (s *OAuthServer) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, oe = s.grantJWTBearer(req)
 	default:
 		// Google: "Invalid grant_type: password"; Microsoft AADSTS70003.
-		oe = oerr(400, "unsupported_grant_type", "Invalid grant_type: "+grant,
-			70003, "The app requested an unsupported grant type '"+grant+"'.")
+		g := paramValue(grant)
+		oe = oerr(400, "unsupported_grant_type", "Invalid grant_type: "+g,
+			70003, "The app requested an unsupported grant type '"+g+"'.")
 	}
 	if oe != nil {
 		s.writeError(w, oe)

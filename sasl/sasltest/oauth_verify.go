@@ -64,8 +64,10 @@ func (r TokenRejection) String() string {
 // failure: unknown user name or bad password." on POP). It wraps
 // sasl.ErrAuthFailed, so servers report a plain authentication failure.
 type RejectedTokenError struct {
+	// Mechanism is "XOAUTH2" or "OAUTHBEARER".
 	Mechanism string
-	Reason    TokenRejection
+	// Reason is why the token was refused.
+	Reason TokenRejection
 }
 
 func (e *RejectedTokenError) Error() string {
