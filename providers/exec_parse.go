@@ -215,7 +215,8 @@ func sanitizeStderr(b []byte, limit int) string {
 
 // redactWords replaces each run of credential characters (the base64,
 // base64url and URL-safe alphabets) of 16 or more characters that mixes
-// letters and digits by redact.Placeholder.
+// letters and digits by redact.Placeholder, unless the run is a file path
+// or URL path made of short components.
 func redactWords(s string) string {
 	var b strings.Builder
 	i := 0
@@ -233,7 +234,7 @@ func redactWords(s string) string {
 			digits = digits || (c >= '0' && c <= '9')
 			j++
 		}
-		if j-i >= 16 && letters && digits {
+		if j-i >= 16 && letters && digits && !isPathLike(s[i:j]) {
 			b.WriteString(redact.Placeholder)
 		} else {
 			b.WriteString(s[i:j])
@@ -249,4 +250,20 @@ func isCredentialByte(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("-._~+/=%", c) >= 0
+}
+
+// isPathLike reports whether run looks like a path ("/usr/lib/x",
+// "~/.config/oauth2ms/config.json", "//host.example/p") rather than a
+// credential: it starts like a path and every component between slashes
+// and dots is shorter than 16 characters.
+func isPathLike(run string) bool {
+	if !strings.HasPrefix(run, "/") && !strings.HasPrefix(run, "~/") && !strings.HasPrefix(run, "./") && !strings.HasPrefix(run, "../") {
+		return false
+	}
+	for part := range strings.FieldsFuncSeq(run, func(r rune) bool { return r == '/' || r == '.' }) {
+		if len(part) >= 16 {
+			return false
+		}
+	}
+	return true
 }
