@@ -3,11 +3,14 @@ package sasltest
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/saslkit/saslkit/internal/redact"
 )
 
 // deviceRecord is a device authorization (RFC 8628).
@@ -73,6 +76,11 @@ type deviceResponse struct {
 	ExpiresIn       int64  `json:"expires_in"`
 	Interval        int64  `json:"interval"`
 	Message         string `json:"message,omitempty"`
+}
+
+// Format prints the response without the device code.
+func (d deviceResponse) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, fmt.Sprintf("sasltest.deviceResponse{DeviceCode:%s UserCode:%q}", redact.Secret(d.DeviceCode), d.UserCode))
 }
 
 // handleDeviceAuthorization is the device authorization endpoint (RFC 8628

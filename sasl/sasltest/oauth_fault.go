@@ -72,9 +72,11 @@ type OAuthFault struct {
 	Status int
 	// RetryAfter is FaultRateLimit's Retry-After, sent in whole seconds.
 	RetryAfter time.Duration
-	// Delay and Hold make FaultSlow's wait.
+	// Delay is how long FaultSlow holds a request on the real clock.
 	Delay time.Duration
-	Hold  <-chan struct{}
+	// Hold, when not nil, holds a FaultSlow request (after Delay) until
+	// it is closed.
+	Hold <-chan struct{}
 	// Taken, when not nil, receives a value (without blocking: give it a
 	// buffer) each time the fault takes a request, so a test can wait for
 	// "the request has arrived" instead of sleeping.

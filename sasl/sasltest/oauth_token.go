@@ -1,10 +1,13 @@
 package sasltest
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/saslkit/saslkit/internal/redact"
 )
 
 // tokenResponse is a successful token response (RFC 6749 §5.1) with the
@@ -18,6 +21,12 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	TokenType    string `json:"token_type"`
+}
+
+// Format prints the response without its tokens.
+func (t *tokenResponse) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, fmt.Sprintf("sasltest.tokenResponse{AccessToken:%s RefreshToken:%s ExpiresIn:%d Scope:%q}",
+		redact.Secret(t.AccessToken), redact.Secret(t.RefreshToken), t.ExpiresIn, t.Scope))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).

@@ -70,6 +70,7 @@ type RejectedTokenError struct {
 	Reason TokenRejection
 }
 
+// Error describes the rejection without the token.
 func (e *RejectedTokenError) Error() string {
 	return "sasltest: " + e.Mechanism + " " + e.Reason.String()
 }
@@ -112,8 +113,10 @@ func (v *OAuthTokenVerifier) WithProfile(p OAuthProfile) *OAuthTokenVerifier {
 // A rejection under the Google profile is a *sasl.TokenError, which makes
 // the mechanism send Gmail's error challenge:
 //   - XOAUTH2, token unknown, expired or revoked:
-//     {"status":"401","schemes":"bearer","scope":<scope>}, the blob Gmail
-//     returns for a stale token (test-vectors §11, IMAP and SMTP examples);
+//     {"status":"401","schemes":"bearer","scope":<scope>}, as Google's
+//     XOAUTH2 page renders its IMAP and SMTP failure examples (the page's
+//     base64 bytes say "bearer mac"; the rendered "bearer" is what Gmail
+//     and Dovecot send today);
 //   - XOAUTH2, valid token for another user or without the scope:
 //     {"status":"400","schemes":"Bearer","scope":<scope>} (test-vectors
 //     §11 POP example; the blob Gmail sends when the user or the
