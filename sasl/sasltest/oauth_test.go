@@ -388,6 +388,17 @@ func TestOAuthVerifier(t *testing.T) {
 	clk.Add(time.Second)
 	check("expired", "XOAUTH2", oauthTestUser, tok3.AccessToken, "401", "bearer")
 
+	tok4, _ := s.IssueToken(oauthTestClient, oauthTestUser, GmailScope)
+	clk.Add(time.Hour - 6*time.Second)
+	early := v.WithMargin(5 * time.Second)
+	if _, err := early.VerifyToken(ctx, sasl.TokenRequest{Mechanism: "XOAUTH2", Username: oauthTestUser, Token: tok4.AccessToken}); err != nil {
+		t.Fatalf("6 s before expiry with a 5 s margin: %v", err)
+	}
+	clk.Add(time.Second)
+	if _, err := early.VerifyToken(ctx, sasl.TokenRequest{Mechanism: "XOAUTH2", Username: oauthTestUser, Token: tok4.AccessToken}); err == nil {
+		t.Fatal("5 s before expiry with a 5 s margin: accepted")
+	}
+
 	ms := v.WithProfile(OAuthMicrosoft)
 	_, err = ms.VerifyToken(ctx, sasl.TokenRequest{Mechanism: "XOAUTH2", Username: oauthTestUser, Token: tok3.AccessToken})
 	var rej *RejectedTokenError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -87,6 +88,7 @@ type OAuthTokenVerifier struct {
 	server  *OAuthServer
 	profile OAuthProfile
 	scopes  []string
+	margin  time.Duration
 }
 
 // TokenVerifier returns a verifier accepting tokens that carry any one of
@@ -101,6 +103,15 @@ func (s *OAuthServer) TokenVerifier(scopes ...string) *OAuthTokenVerifier {
 func (v *OAuthTokenVerifier) WithProfile(p OAuthProfile) *OAuthTokenVerifier {
 	c := *v
 	c.profile = p
+	return &c
+}
+
+// WithMargin returns a copy of v that treats a token as expired margin
+// before its expiry, as a resource server with a clock ahead of the token
+// server's would; tests of a client's expiry skew use it.
+func (v *OAuthTokenVerifier) WithMargin(margin time.Duration) *OAuthTokenVerifier {
+	c := *v
+	c.margin = margin
 	return &c
 }
 
@@ -135,7 +146,7 @@ func (v *OAuthTokenVerifier) VerifyToken(ctx context.Context, req sasl.TokenRequ
 	if v == nil || v.server == nil {
 		return sasl.Identity{}, errors.New("sasltest: OAuthTokenVerifier without a server")
 	}
-	user, reason := v.server.check(req.Token, req.Username, v.scopes)
+	user, reason := v.server.check(req.Token, req.Username, v.scopes, v.margin)
 	if reason == 0 {
 		return sasl.Identity{Mechanism: req.Mechanism, Username: user}, nil
 	}
@@ -166,7 +177,7 @@ func (v *OAuthTokenVerifier) VerifyToken(ctx context.Context, req sasl.TokenRequ
 
 // check decides whether token may open user's mail with one of scopes. It
 // returns the user the token acts as, or a reason.
-func (s *OAuthServer) check(token, user string, scopes []string) (string, TokenRejection) {
+func (s *OAuthServer) check(token, user string, scopes []string, margin time.Duration) (string, TokenRejection) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.st.access[keyOf(token)]
@@ -176,7 +187,7 @@ func (s *OAuthServer) check(token, user string, scopes []string) (string, TokenR
 	if a.revoked || s.st.familyRevoked(a.family) {
 		return "", RejectRevoked
 	}
-	if !s.now().Before(a.expiry) {
+	if !s.now().Add(margin).Before(a.expiry) {
 		return "", RejectExpired
 	}
 	if len(scopes) > 0 && !slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(a.scopes, sc) }) {
