@@ -104,6 +104,7 @@ var ErrNotJSON = errors.New("challenge is not a JSON error object")
 // server that writes "status":401), or null as "".
 type flexString string
 
+// UnmarshalJSON implements json.Unmarshaler.
 func (f *flexString) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) > 0 && b[0] == '"':

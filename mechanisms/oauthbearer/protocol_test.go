@@ -1,9 +1,12 @@
 package oauthbearer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -370,5 +373,49 @@ func TestSMTPRejectedStaysInSync(t *testing.T) {
 	}
 	if err := c.Mail(testUser, nil); err == nil {
 		t.Fatal("MAIL accepted without authentication")
+	}
+}
+
+// A client that sends AUTH without an initial response gets an empty
+// "334 " and sends its message after it. go-smtp's client always sends the
+// initial response, so this speaks SMTP directly.
+func TestSMTPWithoutInitialResponse(t *testing.T) {
+	addr, outcome := startSMTP(t, newTable(testUser, testToken))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	// reply reads one (possibly multi-line) reply and returns its last line.
+	reply := func() string {
+		t.Helper()
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return l
+			}
+		}
+	}
+	reply() // greeting
+	fmt.Fprintf(conn, "EHLO client.example.com\r\n")
+	reply()
+	fmt.Fprintf(conn, "AUTH OAUTHBEARER\r\n")
+	if l := reply(); l != "334 \r\n" {
+		t.Fatalf("continuation %q, want an empty one", l)
+	}
+	_, ir, err := clientFor(t, addr, testToken).Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "%s\r\n", base64.StdEncoding.EncodeToString(ir))
+	if l := reply(); !strings.HasPrefix(l, "235 ") {
+		t.Fatalf("reply %q", l)
+	}
+	if err := <-outcome; err != nil {
+		t.Fatal(err)
 	}
 }

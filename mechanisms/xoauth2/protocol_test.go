@@ -1,9 +1,12 @@
 package xoauth2
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -147,6 +150,40 @@ func TestIMAPSuccessInOneRoundTrip(t *testing.T) {
 	}
 	if auth != 1 || cont != 0 {
 		t.Fatalf("want one AUTHENTICATE with its initial response and no continuation; got %d and %d", auth, cont)
+	}
+}
+
+// A client that sends AUTHENTICATE without an initial response gets an
+// empty continuation ("+ ", not "+ =") and sends its message after it.
+// imapclient always uses SASL-IR with imapserver, so this speaks IMAP
+// directly.
+func TestIMAPWithoutInitialResponse(t *testing.T) {
+	addr, outcome, _ := startIMAP(t, newTable(testUser, testToken), nil)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	readLine := func() string {
+		t.Helper()
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	readLine() // greeting
+	fmt.Fprintf(conn, "A1 AUTHENTICATE XOAUTH2\r\n")
+	if l := readLine(); l != "+ \r\n" {
+		t.Fatalf("continuation %q, want an empty one", l)
+	}
+	fmt.Fprintf(conn, "%s\r\n", base64.StdEncoding.EncodeToString(validIR()))
+	if l := readLine(); !strings.HasPrefix(l, "A1 OK ") {
+		t.Fatalf("reply %q", l)
+	}
+	if err := <-outcome; err != nil {
+		t.Fatal(err)
 	}
 }
 

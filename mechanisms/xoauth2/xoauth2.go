@@ -26,8 +26,9 @@ const MaxChallenge = 16 << 10
 // Mechanism returns the XOAUTH2 descriptor for a sasl.Registry. Its client
 // sends Username and the access token (always with the "Bearer" scheme, as
 // Google and Microsoft document, whatever the token's TokenType); its server
-// checks tokens with Verifiers.Token and behaves like Gmail (see
-// GoogleServerOptions).
+// checks tokens with Verifiers.Token and, like Gmail, answers a rejected
+// token with the JSON error challenge, carrying the status, schemes and
+// scope of the verifier's *sasl.TokenError (NewServer with nil options).
 func Mechanism() sasl.Mechanism {
 	return sasl.Mechanism{
 		Name:       Name,
