@@ -149,7 +149,7 @@ func TestSMTPLoopback(t *testing.T) {
 	if err := smtpAuthenticate(t, st.addr, NewClient("tim", "tanstaaftanstaaf")); err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
-	for _, line := range []string{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n", "dGlt\r\n", "334 UGFzc3dvcmQ6\r\n", "dGFuc3RhYWZ0YW5zdGFhZg==\r\n", "235 "} {
+	for _, line := range []string{"AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n", "dGlt\r\n", "334 UGFzc3dvcmQ6\r\n", "dGFuc3RhYWZ0YW5zdGFhZg==\r\n"} {
 		if !strings.Contains(st.transcript(), line) {
 			t.Fatalf("wire lacks %q:\n%s", line, st.transcript())
 		}
