@@ -43,6 +43,7 @@ type ServerError struct {
 	cause error
 }
 
+// Error names the server-error-value.
 func (e *ServerError) Error() string {
 	return "scram: server refused authentication: " + quoteIfNeeded(e.Value)
 }

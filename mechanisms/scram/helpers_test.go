@@ -85,7 +85,7 @@ type result struct {
 	serverDone bool
 	serverErr  error
 	clientErr  error // an error from Client.Next: the client cancelled
-	steps      int // challenges the client answered
+	steps      int   // challenges the client answered
 }
 
 // ok reports a successful exchange.
