@@ -117,9 +117,14 @@ type OAuthOptions struct {
 	// failed request would double every failing call. The server accepts
 	// client_secret_basic and client_secret_post whatever is set here.
 	AuthStyle oauth2.AuthStyle
-	// TLS serves HTTPS with a certificate generated at start; use
-	// HTTPClient for a client that trusts it.
+	// TLS serves HTTPS, with net/http/httptest's certificate for
+	// 127.0.0.1 unless TLSConfig brings one; use HTTPClient or TLSConfig
+	// (the method) for a client that trusts it.
 	TLS bool
+	// TLSConfig is the server's TLS configuration when TLS is set, for
+	// instance with a certificate from the test's own CA shared with the
+	// mail servers. It is cloned; nil means httptest's default.
+	TLSConfig *tls.Config
 	// Addr is the listen address; "" means 127.0.0.1 on a free port.
 	Addr string
 
@@ -332,6 +337,9 @@ func StartOAuthServer(opts *OAuthOptions) (*OAuthServer, error) {
 	// Set before serving, so handlers only ever read it.
 	s.URL = scheme + s.srv.Listener.Addr().String()
 	if o.TLS {
+		if o.TLSConfig != nil {
+			s.srv.TLS = o.TLSConfig.Clone()
+		}
 		s.srv.StartTLS()
 	} else {
 		s.srv.Start()

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -491,7 +493,7 @@ func TestOAuthServiceAccountAssertionChecks(t *testing.T) {
 // testCertificate returns a self-signed certificate for key.
 func testCertificate(t testing.TB, key *rsa.PrivateKey) *x509.Certificate {
 	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -697,6 +699,20 @@ func TestOAuthTLS(t *testing.T) {
 	rt, _ := s.SeedRefreshToken(oauthTestClient, oauthTestUser, GmailScope)
 	if _, err := oauthConfig(s).TokenSource(oauthCtx(s), &oauth2.Token{RefreshToken: rt}).Token(); err != nil {
 		t.Fatal(err)
+	}
+	// A certificate of the test's own.
+	key, _ := oauthTestKeys(t)
+	cert := testCertificate(t, key)
+	s2, _ := newOAuthTestServer(t, &OAuthOptions{TLS: true, TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
+	}})
+	if !s2.Certificate().Equal(cert) {
+		t.Error("TLSConfig certificate not used")
+	}
+	if resp, err := s2.HTTPClient().Get(s2.TokenInfoURL()); err != nil {
+		t.Errorf("own certificate: %v", err)
+	} else {
+		resp.Body.Close()
 	}
 	tr := &http.Transport{TLSClientConfig: s.TLSConfig()}
 	defer tr.CloseIdleConnections()
