@@ -190,7 +190,7 @@ func cloneNonNil(s []string) []string {
 }
 
 // Format prints the provider without secrets.
-func (e *Exec) Format(f fmt.State, verb rune) {
+func (e Exec) Format(f fmt.State, verb rune) {
 	redact.Format(f, verb, "providers.Exec{"+strings.TrimPrefix(e.cfg.describe(), "providers.ExecConfig{"))
 }
 
