@@ -82,8 +82,8 @@ func parseTokenResponse(status int, header http.Header, body []byte, now time.Ti
 }
 
 // parseResponseFields returns the string-valued top-level fields of a JSON
-// object, or the fields of a form-encoded body. Numbers are kept in their
-// textual form; other JSON values are dropped. ok is false when the body is
+// object, or the fields of a form-encoded body. A numeric expires_in is
+// kept in its textual form; other non-string JSON values are dropped. ok is false when the body is
 // neither.
 func parseResponseFields(contentType string, body []byte) (map[string]string, bool) {
 	mt, _, _ := mime.ParseMediaType(contentType)
@@ -121,7 +121,7 @@ func parseResponseFields(contentType string, body []byte) (map[string]string, bo
 			if json.Unmarshal(v, &s) == nil {
 				out[k] = s
 			}
-		case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
+		case k == "expires_in" && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')):
 			out[k] = string(v)
 		}
 	}
