@@ -282,7 +282,7 @@ func TestBuiltinNegotiation(t *testing.T) {
 		want       string
 	}{
 		{[]string{"XOAUTH2", "OAUTHBEARER", "PLAIN", "PLAIN-CLIENTTOKEN", "XOAUTH"}, tok, cconn, "OAUTHBEARER"}, // Gmail
-		{[]string{"XOAUTH2"}, tok, cconn, "XOAUTH2"},                                                             // Microsoft 365
+		{[]string{"XOAUTH2"}, tok, cconn, "XOAUTH2"},                                                            // Microsoft 365
 		{[]string{"PLAIN", "LOGIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "CRAM-MD5"}, pw, cconn, "SCRAM-SHA-256-PLUS"},
 		{[]string{"PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"}, pw, &sasl.ConnState{Host: "mail.test"}, "SCRAM-SHA-256"},
 		{[]string{"PLAIN", "LOGIN"}, pw, cconn, "PLAIN"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // Faults in an auth= value. Their text never quotes the value.
@@ -148,41 +149,82 @@ func ParseError(b []byte) (Error, error) {
 	}, nil
 }
 
-// xoauth2JSON is Google's and Microsoft's XOAUTH2 error object: always the
-// three members, in this order.
-type xoauth2JSON struct {
-	Status  string `json:"status"`
-	Schemes string `json:"schemes"`
-	Scope   string `json:"scope"`
-}
-
-// oauthBearerJSON is RFC 7628 §3.2.2's error object: status is required,
-// the others are sent when set.
-type oauthBearerJSON struct {
-	Status              string `json:"status"`
-	Schemes             string `json:"schemes,omitempty"`
-	Scope               string `json:"scope,omitempty"`
-	OpenIDConfiguration string `json:"openid-configuration,omitempty"`
-}
-
 // MarshalXOAUTH2 encodes e as XOAUTH2 servers do:
-// {"status":…,"schemes":…,"scope":…}.
+// {"status":…,"schemes":…,"scope":…}, always the three members, in this
+// order.
 func MarshalXOAUTH2(e Error) []byte {
-	return marshal(xoauth2JSON{Status: e.Status, Schemes: e.Schemes, Scope: e.Scope})
+	b := make([]byte, 0, 40+len(e.Status)+len(e.Schemes)+len(e.Scope))
+	b = appendMember(append(b, '{'), "status", e.Status)
+	b = appendMember(append(b, ','), "schemes", e.Schemes)
+	b = appendMember(append(b, ','), "scope", e.Scope)
+	return append(b, '}')
 }
 
 // MarshalOAuthBearer encodes e as RFC 7628 §3.2.2 describes: status, then
 // schemes, scope and openid-configuration when they are set.
 func MarshalOAuthBearer(e Error) []byte {
-	return marshal(oauthBearerJSON(e))
+	b := make([]byte, 0, 72+len(e.Status)+len(e.Schemes)+len(e.Scope)+len(e.OpenIDConfiguration))
+	b = appendMember(append(b, '{'), "status", e.Status)
+	for _, m := range [...]struct{ k, v string }{{"schemes", e.Schemes}, {"scope", e.Scope}, {"openid-configuration", e.OpenIDConfiguration}} {
+		if m.v != "" {
+			b = appendMember(append(b, ','), m.k, m.v)
+		}
+	}
+	return append(b, '}')
 }
 
-func marshal(v any) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	// A scope is a URL; keep "&" as it is rather than \u0026.
-	enc.SetEscapeHTML(false)
-	// Encoding a struct of strings cannot fail.
-	_ = enc.Encode(v)
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+// The error object is written by hand rather than with encoding/json: it is
+// four fixed string members, and skipping reflection keeps a server's
+// failure path as cheap as its success path. TestMarshalMatchesEncodingJSON
+// and FuzzMarshal hold it to encoding/json's output.
+func appendMember(b []byte, key, value string) []byte {
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendString(b, value)
+}
+
+// appendString appends s as a JSON string (RFC 8259 §7): quotation mark,
+// reverse solidus and control characters escaped, invalid UTF-8 replaced by
+// U+FFFD, as encoding/json does. "<", ">" and "&" are kept as they are (a
+// scope is a URL).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(b, '"')
 }

@@ -67,7 +67,8 @@
 //
 // # Unknown users
 //
-// A server whose credential lookup reports sasl.ErrUnknownUser answers the
+// A server whose credential lookup reports sasl.ErrUnknownUser (or
+// sasl.ErrAuthFailed, for an account that must not log in) answers the
 // client-first message exactly as for a known user: with a salt derived
 // deterministically from Options.FakeSaltKey and the username (so repeated
 // attempts see the same salt) and Options.Iterations. The exchange fails at

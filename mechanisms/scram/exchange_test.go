@@ -336,3 +336,41 @@ func TestRegistry(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentDescriptor runs many exchanges at once on one pair of
+// descriptors, which share their configuration (run with -race).
+func TestConcurrentDescriptor(t *testing.T) {
+	db := newUserDB(t, 4096, [2]string{"user", "pencil"})
+	m := SHA256(nil)
+	v := &sasl.Verifiers{SCRAM: db}
+	errs := make(chan error, 8)
+	for i := 0; i < cap(errs); i++ {
+		go func() {
+			pass := "pencil"
+			if i%2 == 1 {
+				pass = "wrong"
+			}
+			c, err := m.NewClient(&sasl.ClientParams{Username: "user", Password: pass})
+			if err != nil {
+				errs <- err
+				return
+			}
+			s, err := m.NewServer(context.Background(), v, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			r := run(t, c, s)
+			if r.ok() != (i%2 == 0) {
+				errs <- errors.New("unexpected outcome")
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
