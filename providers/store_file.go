@@ -271,13 +271,13 @@ func (s *FileStore) update(ctx context.Context, account string, prev, tok *oauth
 		// unconditional write may replace it.
 		return err
 	}
+	if tok == nil && cur == nil {
+		return nil // nothing to delete
+	}
 	if !casMatch(cur, prev) {
 		return fmt.Errorf("%w: account %q", ErrConflict, account)
 	}
 	if tok == nil {
-		if cur == nil {
-			return nil
-		}
 		if err := os.Remove(s.Path(account)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("providers: removing token file: %w", err)
 		}
