@@ -234,7 +234,10 @@ func TestValidToken(t *testing.T) {
 	}
 }
 
-func TestTokenMask(t *testing.T) {
+func TestTokenTable(t *testing.T) {
+	if len(tokenTable) != 256 {
+		t.Fatalf("table length %d", len(tokenTable))
+	}
 	for c := 0; c < 256; c++ {
 		b := byte(c)
 		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._~+/", b) >= 0
