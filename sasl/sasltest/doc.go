@@ -16,6 +16,14 @@
 // the XOAUTH2 and OAUTHBEARER server mechanisms, rejecting them as Gmail
 // or Exchange Online would.
 //
+// CheckMechanism and CheckTokenSource are conformance checks for third-party
+// code: they run a sasl.Mechanism or a sasl.TokenSource through the contract
+// every saslkit mechanism and provider keeps (success and rejection paths,
+// hostile input, context cancellation, concurrency, no secret in any error
+// or formatted value) and report each violation to a *testing.T.
+// TLSConnStates supplies the two ends of a real TLS connection for
+// mechanisms that bind to the channel.
+//
 // Every time-dependent decision uses the clock given in OAuthOptions, so
 // tests advance a fake clock instead of sleeping. No value in this package
 // prints a token or secret with fmt.
