@@ -177,8 +177,10 @@ func fuzzSeedFinal(f *testing.F, creds sasl.SCRAMCredentials) (first, final stri
 }
 
 // checkServer drives a fuzz server with first and final and checks the
-// invariants: no panic; nothing accepted after done; success only for user
-// with the proof the true password gives over the transcript.
+// invariants: no panic; a server-first that parses, with the identities
+// xdg-go/scram reads from the same message; nothing accepted after done;
+// success only for user with the proof the true password gives over the
+// transcript.
 func checkServer(t *testing.T, s *Server, first, final []byte) {
 	var transcript []string
 	resp := first
@@ -219,6 +221,12 @@ func checkServer(t *testing.T, s *Server, first, final []byte) {
 			transcript = append(transcript, string(resp), string(ch))
 			if _, reason := parseServerFirst(string(ch)); reason != "" {
 				t.Fatalf("server sent a malformed server-first %q: %s", ch, reason)
+			}
+			// Differential check: xdg-go/scram, which parsed the same
+			// message inside the server, read the same identities.
+			if s.conv.Username() != s.username || s.conv.AuthzID() != s.authzid {
+				t.Fatalf("identities differ from xdg-go/scram's: %q/%q vs %q/%q",
+					s.username, s.authzid, s.conv.Username(), s.conv.AuthzID())
 			}
 			resp = final
 		default:
