@@ -31,10 +31,10 @@
 //
 // # Why hand-written
 //
-// go-sasl's PLAIN client prints its password under %v and builds its message
-// with two allocations; its server splits on every NUL, accepts empty or
-// non-UTF-8 fields and answers a second missing response with another
-// challenge. This package writes both sides itself so that the rules above
+// go-sasl's PLAIN client prints its password under %v and sends NULs inside
+// a field, which shifts the fields the server sees; its server splits on
+// every NUL, accepts empty or non-UTF-8 fields, and answers a second missing
+// response with another challenge. This package writes both sides itself so that the rules above
 // hold, and its tests check it against go-sasl's implementation byte for byte
 // and, by differential fuzzing, verdict for verdict.
 package plain
