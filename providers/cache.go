@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -84,9 +85,9 @@ type CacheOptions struct {
 // the hot path is one atomic load and two time comparisons.
 type entry struct {
 	tok     *oauth2.Token
-	forever bool      // zero Expiry: valid until invalidated
-	softAt  time.Time // from here on, refresh in the background
-	hardAt  time.Time // from here on, never hand the token out
+	forever bool  // zero Expiry: valid until invalidated
+	softAt  int64 // Unix ns; from here on, refresh in the background
+	hardAt  int64 // Unix ns; from here on, never hand the token out
 }
 
 // flight is one refresh in progress. done is closed once tok/err are set.
@@ -121,6 +122,8 @@ type Cache struct {
 	f    Fetcher
 	cur  atomic.Pointer[entry]
 	now  func() time.Time
+	// realClock: now is time.Now, called directly on the hot path.
+	realClock bool
 	opts CacheOptions
 	pol  RetryPolicy
 	log  *slog.Logger
@@ -164,6 +167,7 @@ func NewCache(f Fetcher, opts *CacheOptions) *Cache {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+		c.realClock = true
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleepCtx
@@ -190,12 +194,17 @@ func (c *Cache) Token(ctx context.Context) (*oauth2.Token, error) {
 		if e.forever {
 			return e.tok, nil
 		}
-		now := c.now()
-		if now.Before(e.softAt) {
+		var now int64
+		if c.realClock {
+			now = time.Now().UnixNano()
+		} else {
+			now = c.now().UnixNano()
+		}
+		if now < e.softAt {
 			return e.tok, nil
 		}
-		if now.Before(e.hardAt) {
-			if !c.flying.Load() && now.UnixNano() >= c.notBefore.Load() {
+		if now < e.hardAt {
+			if !c.flying.Load() && now >= c.notBefore.Load() {
 				c.startBackground(ctx)
 			}
 			return e.tok, nil
@@ -277,7 +286,7 @@ func (c *Cache) wait(ctx context.Context) (*oauth2.Token, error) {
 	}
 	c.mu.Lock()
 	// Re-check: a refresh may have landed since the lock-free read.
-	if e := c.cur.Load(); e != nil && (e.forever || c.now().Before(e.hardAt)) {
+	if e := c.cur.Load(); e != nil && (e.forever || c.now().UnixNano() < e.hardAt) {
 		c.mu.Unlock()
 		return e.tok, nil
 	}
@@ -420,12 +429,24 @@ func (c *Cache) newEntry(tok *oauth2.Token) (*entry, error) {
 		return nil, fmt.Errorf("%w: the fetched token expired at %s", ErrTokenExpired, tok.Expiry.UTC().Format(time.RFC3339))
 	}
 	hard := min(c.opts.MinValidity, life/4)
-	e.hardAt = tok.Expiry.Add(-hard)
+	e.hardAt = clampNano(tok.Expiry.Add(-hard))
 	margin := c.opts.RefreshMargin
 	if c.opts.RefreshJitter > 0 {
 		margin += time.Duration(c.opts.RandN(int64(c.opts.RefreshJitter)))
 	}
 	margin = max(min(margin, life/2), hard)
-	e.softAt = tok.Expiry.Add(-margin)
+	e.softAt = clampNano(tok.Expiry.Add(-margin))
 	return e, nil
+}
+
+// clampNano is t.UnixNano, saturated outside the years int64 nanoseconds
+// can represent (a far-future expiry must not wrap around to the past).
+func clampNano(t time.Time) int64 {
+	switch y := t.Year(); {
+	case y >= 2262:
+		return math.MaxInt64
+	case y <= 1677:
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }

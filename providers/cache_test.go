@@ -533,3 +533,17 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+func TestCacheFarFutureExpiry(t *testing.T) {
+	var n atomic.Int64
+	c := NewCache(FetcherFunc(func(ctx context.Context) (*oauth2.Token, error) {
+		n.Add(1)
+		return &oauth2.Token{AccessToken: "far", Expiry: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
+	}), nil)
+	for range 3 {
+		mustToken(t, c)
+	}
+	if n.Load() != 1 {
+		t.Fatalf("%d fetches for a far-future token, want 1", n.Load())
+	}
+}
