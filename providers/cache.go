@@ -119,14 +119,14 @@ type flight struct {
 // No context is stored: each refresh uses the context of the call that
 // started it, without its cancellation.
 type Cache struct {
-	f    Fetcher
-	cur  atomic.Pointer[entry]
-	now  func() time.Time
+	f   Fetcher
+	cur atomic.Pointer[entry]
+	now func() time.Time
 	// realClock: now is time.Now, called directly on the hot path.
 	realClock bool
-	opts CacheOptions
-	pol  RetryPolicy
-	log  *slog.Logger
+	opts      CacheOptions
+	pol       RetryPolicy
+	log       *slog.Logger
 
 	flying atomic.Bool // a refresh is in flight (fast check for the soft window)
 
