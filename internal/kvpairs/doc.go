@@ -17,7 +17,6 @@
 //   - the JSON error object a server sends as its failure challenge (RFC 7628
 //     §3.2.2, and Google's and Microsoft's XOAUTH2 documentation).
 //
-// Parsers never panic, never allocate in proportion to the input beyond what
-// they return, and report faults with errors whose text never quotes the
-// input, which may carry a token.
+// Parsers never panic, the Scanner does not copy, and faults are reported
+// with errors whose text never quotes the input, which may carry a token.
 package kvpairs
