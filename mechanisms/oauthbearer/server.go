@@ -91,7 +91,11 @@ type server struct {
 //     error challenge with status "invalid_token"; another scheme or a token
 //     that is not a b64token gets "invalid_request"; neither asks the
 //     verifier.
-//   - The verifier accepts: done, and Identity reports who.
+//   - The verifier accepts: done, and Identity reports who: the verifier's
+//     Identity, with Mechanism filled and Username taken from the authzid
+//     when it leaves them empty (a success that names no user is refused).
+//     The authzid is never copied into Identity.Authzid: whether the token's
+//     owner may act as someone else is the verifier's decision.
 //   - The verifier returns a *sasl.TokenError: the server sends it as the
 //     JSON error challenge and, whatever the client answers (0x01 as the
 //     RFC requires, or anything else), ends the exchange with that error,

@@ -88,7 +88,9 @@ type server struct {
 //     exchange with a *sasl.MalformedError.
 //   - An empty auth=, another scheme or a token that is not a b64token gets
 //     the error challenge with status "400" without asking the verifier.
-//   - The verifier accepts: done, and Identity reports who.
+//   - The verifier accepts: done, and Identity reports who: the verifier's
+//     Identity, with Mechanism and Username filled from the message when
+//     it leaves them empty.
 //   - The verifier returns a *sasl.TokenError: the server sends it as the
 //     JSON error challenge, and whatever the client answers, ends the
 //     exchange with that error (it wraps sasl.ErrAuthFailed). With
