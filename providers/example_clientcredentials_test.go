@@ -25,9 +25,13 @@ func ExampleMicrosoftAppOnly() {
 	_ = entra.AddClient(sasltest.OAuthClient{ID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", Secret: "app-secret", Mailboxes: []string{"*"}})
 
 	cfg := providers.MicrosoftAppOnly("contoso.onmicrosoft.com", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
-	cfg.ClientSecret = "app-secret"                                     // from a secrets manager, never a command line
-	fmt.Printf("%v\n", cfg)                                             // the secret is never printed
-	cfg.TokenURL, cfg.HTTPClient = entra.TokenURL(), entra.HTTPClient() // only because this is a test
+	// The secret comes from a secrets manager, never a command line; it is
+	// never printed.
+	cfg.ClientSecret = "app-secret"
+	fmt.Printf("%v
+", cfg)
+	// Only because this is a test:
+	cfg.TokenURL, cfg.HTTPClient = entra.TokenURL(), entra.HTTPClient()
 
 	p, err := providers.NewClientCredentials(cfg)
 	if err != nil {
