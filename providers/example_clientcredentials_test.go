@@ -28,8 +28,7 @@ func ExampleMicrosoftAppOnly() {
 	// The secret comes from a secrets manager, never a command line; it is
 	// never printed.
 	cfg.ClientSecret = "app-secret"
-	fmt.Printf("%v
-", cfg)
+	fmt.Printf("%v\n", cfg)
 	// Only because this is a test:
 	cfg.TokenURL, cfg.HTTPClient = entra.TokenURL(), entra.HTTPClient()
 
