@@ -78,6 +78,13 @@ type AuthCodeOptions struct {
 	ListenAddr string
 	// RedirectPath is the path of the redirect URI. Empty means "/".
 	RedirectPath string
+	// RedirectHost is the host put in the redirect URI: "localhost" or a
+	// loopback IP. Empty means the listener's IP (127.0.0.1), which RFC
+	// 8252 recommends. Set "localhost" for an app registration whose
+	// redirect URI is http://localhost (the Microsoft Entra admin center
+	// accepts http only for localhost); the browser must then resolve
+	// localhost to the listener's address.
+	RedirectHost string
 	// HTTPClient makes the token request; nil means the client in the
 	// context (oauth2.HTTPClient) or http.DefaultClient.
 	HTTPClient *http.Client
@@ -128,6 +135,13 @@ func AuthCodeFlow(ctx context.Context, cfg *oauth2.Config, openURL func(authURL 
 		return nil, fmt.Errorf("providers: auth code flow: redirect path %q does not start with /", path)
 	}
 
+	redirectHost := o.RedirectHost
+	if redirectHost != "" && redirectHost != "localhost" {
+		if ip := net.ParseIP(redirectHost); ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("providers: auth code flow: redirect host %q is neither localhost nor a loopback IP", redirectHost)
+		}
+	}
+
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -137,7 +151,10 @@ func AuthCodeFlow(ctx context.Context, cfg *oauth2.Config, openURL func(authURL 
 
 	conf := *cfg
 	conf.Scopes = append([]string(nil), cfg.Scopes...)
-	conf.RedirectURL = "http://" + net.JoinHostPort(tcp.IP.String(), strconv.Itoa(tcp.Port)) + path
+	if redirectHost == "" {
+		redirectHost = tcp.IP.String()
+	}
+	conf.RedirectURL = "http://" + net.JoinHostPort(redirectHost, strconv.Itoa(tcp.Port)) + path
 	if conf.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
 		conf.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}

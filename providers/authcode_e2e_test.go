@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,33 @@ func TestAuthCodeFlowEndToEnd(t *testing.T) {
 	}
 	if _, err := srv.TokenVerifier(providers.ScopeGmail).VerifyToken(ctx, sasl.TokenRequest{Mechanism: "XOAUTH2", Username: e2eUser, Token: tok.AccessToken}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Microsoft-style registration of http://localhost: the redirect URI
+// names localhost, which the browser resolves to the listener.
+func TestAuthCodeFlowEndToEndLocalhost(t *testing.T) {
+	t.Parallel()
+	srv, conf := e2eInstalledApp(t, &sasltest.OAuthOptions{Profile: sasltest.OAuthMicrosoft})
+	conf.Scopes = []string{providers.ScopeOutlookIMAP, providers.ScopeOfflineAccess}
+	var redirect string
+	tok, err := providers.AuthCodeFlow(context.Background(), conf, func(authURL string) {
+		u, _ := url.Parse(authURL)
+		redirect = u.Query().Get("redirect_uri")
+		go func() {
+			if resp, err := http.Get(authURL); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}, &providers.AuthCodeOptions{RedirectHost: "localhost", RedirectPath: "/callback", HTTPClient: srv.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(redirect, "http://localhost:") || !strings.HasSuffix(redirect, "/callback") {
+		t.Fatalf("redirect URI %q", redirect)
+	}
+	if tok.RefreshToken == "" {
+		t.Fatal("no refresh token")
 	}
 }
 

@@ -316,6 +316,7 @@ func TestAuthCodeFlowRejects(t *testing.T) {
 		"relative path":    {RedirectPath: "callback"},
 		"unbindable":       {ListenAddr: "127.0.0.1:99999"},
 		"ipv6 bad literal": {ListenAddr: "[::1:0"},
+		"public redirect":  {RedirectHost: "example.com"},
 	} {
 		if _, err := AuthCodeFlow(context.Background(), srv.config(), open, o); err == nil || !strings.HasPrefix(err.Error(), "providers: ") {
 			t.Errorf("%s: %v", name, err)
