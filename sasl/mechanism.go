@@ -228,7 +228,8 @@ type TokenRequest struct {
 
 // Format prints the request without the token.
 func (r TokenRequest) Format(f fmt.State, verb rune) {
-	redact.Format(f, verb, fmt.Sprintf("sasl.TokenRequest{Mechanism:%s Username:%q Token:%s}", r.Mechanism, r.Username, redact.Secret(r.Token)))
+	redact.Format(f, verb, fmt.Sprintf("sasl.TokenRequest{Mechanism:%s Username:%q Token:%s Host:%q Port:%d}",
+		r.Mechanism, r.Username, redact.Secret(r.Token), r.Host, r.Port))
 }
 
 // TokenVerifier checks a bearer token. It returns the identity on success;
