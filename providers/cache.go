@@ -412,6 +412,11 @@ func (c *Cache) fetchOnce(ctx context.Context) (tok *oauth2.Token, err error) {
 	if err != nil && tok != nil && (tok.AccessToken == "" || !errors.Is(err, ErrPersistFailed)) {
 		tok = nil
 	}
+	if tok != nil && !tok.Expiry.IsZero() && !c.now().Before(tok.Expiry) {
+		// Already expired on arrival (a source handing out a stale token,
+		// or a clock that jumped during the fetch): worth another attempt.
+		return nil, &TransientError{Err: fmt.Errorf("%w: the fetched token expired at %s", ErrTokenExpired, tok.Expiry.UTC().Format(time.RFC3339))}
+	}
 	return tok, err
 }
 

@@ -303,6 +303,9 @@ func TestRotationStress(t *testing.T) {
 				if rng.IntN(4) == 0 {
 					pool[rng.IntN(len(pool))] = newInstance() // restart
 				}
+				for _, inst := range pool {
+					waitIdle(inst.c) // background refreshes land before time moves
+				}
 				clk.Advance(time.Duration(rng.IntN(70)) * time.Minute)
 				n := 1 + rng.IntN(12)
 				seeds := make([]uint64, n)
