@@ -47,6 +47,7 @@ type AuthorizationError struct {
 	URI string
 }
 
+// Error describes the authorization endpoint's error response.
 func (e *AuthorizationError) Error() string {
 	s := "providers: authorization endpoint returned " + e.Code
 	if e.Description != "" {

@@ -226,6 +226,8 @@ type ExecError struct {
 	Err error
 }
 
+// Error describes the failure: the program, the exit status or timeout,
+// and the sanitised standard error excerpt.
 func (e *ExecError) Error() string {
 	var b strings.Builder
 	b.WriteString("providers: exec ")
@@ -272,6 +274,7 @@ type ExecOutputError struct {
 	Reason string
 }
 
+// Error describes the fault without quoting the output.
 func (e *ExecOutputError) Error() string {
 	return "providers: exec " + e.Command + ": unusable output: " + e.Reason
 }

@@ -364,6 +364,8 @@ type DelegationError struct {
 	Err error
 }
 
+// Error says who could not act for whom, what to grant and where, and
+// the underlying error.
 func (e *DelegationError) Error() string {
 	var b strings.Builder
 	b.WriteString("providers: service account ")
