@@ -171,7 +171,8 @@ type Verifiers struct {
 	Token TokenVerifier
 	// External maps the transport's identity to a user (EXTERNAL).
 	External ExternalVerifier
-	// Anonymous admits an anonymous client (ANONYMOUS). Nil refuses all.
+	// Anonymous admits an anonymous client (ANONYMOUS). When it is nil the
+	// server refuses every client with ErrNoVerifier.
 	Anonymous AnonymousVerifier
 }
 
