@@ -27,8 +27,9 @@ func configureProcessGroup(cmd *exec.Cmd) {
 }
 
 // killProcessGroup kills whatever is left in the command's process group
-// after the command itself has exited. The group's ID cannot be reused
-// while any member is alive, so this never reaches an unrelated process.
+// after the command itself has exited. The group's ID stays reserved while
+// any member is alive, so a live group is always the command's; an empty
+// group makes the call fail with ESRCH, which is ignored.
 func killProcessGroup(cmd *exec.Cmd) {
 	if cmd.Process == nil {
 		return

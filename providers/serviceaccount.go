@@ -235,6 +235,10 @@ func (u DelegatedUser) Format(f fmt.State, verb rune) {
 // Token returns a valid token for the user from the ServiceAccount's
 // per-user cache, fetching one if needed (see Cache).
 func (u *DelegatedUser) Token(ctx context.Context) (*oauth2.Token, error) {
+	if !plausibleAddress(u.user) {
+		// Refused before it takes a place in the cache.
+		return u.sa.fetch(ctx, u.user)
+	}
 	return u.sa.users.get(userKey(u.user), u.newCache).Token(ctx)
 }
 

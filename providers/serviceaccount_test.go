@@ -371,6 +371,12 @@ func TestServiceAccountRejectsBadUser(t *testing.T) {
 	if n := srv.issued.Load(); n != 0 {
 		t.Fatalf("%d tokens issued for bad addresses", n)
 	}
+	if _, err := sa.User("not an address").Token(context.Background()); err == nil {
+		t.Fatal("Token accepted a bad address")
+	}
+	if n := sa.CachedUsers(); n != 0 {
+		t.Fatalf("a bad address took %d cache places", n)
+	}
 }
 
 func TestServiceAccountUserCache(t *testing.T) {
