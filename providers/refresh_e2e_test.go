@@ -14,42 +14,42 @@ import (
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
 
-// e2eClock is a manually advanced clock shared by the authorization server
+// rfClock is a manually advanced clock shared by the authorization server
 // and the providers.
-type e2eClock struct {
+type rfClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *e2eClock) Now() time.Time {
+func (c *rfClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *e2eClock) Advance(d time.Duration) {
+func (c *rfClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-func (c *e2eClock) Sleep(ctx context.Context, d time.Duration) error {
+func (c *rfClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.Advance(d)
 	return ctx.Err()
 }
 
-type e2eEnv struct {
+type rfEnv struct {
 	srv    *sasltest.OAuthServer
 	cfg    *oauth2.Config
-	clk    *e2eClock
+	clk    *rfClock
 	secret string
 }
 
-const e2eUser = "alice@contoso.example"
+const rfUser = "alice@contoso.example"
 
-func newE2E(t *testing.T, profile sasltest.OAuthProfile, policy sasltest.RefreshPolicy) *e2eEnv {
+func newRFEnv(t *testing.T, profile sasltest.OAuthProfile, policy sasltest.RefreshPolicy) *rfEnv {
 	t.Helper()
-	clk := &e2eClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
+	clk := &rfClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	srv := sasltest.NewOAuthServer(&sasltest.OAuthOptions{Profile: profile, Refresh: policy, Clock: clk.Now, AuthStyle: oauth2.AuthStyleInParams})
 	t.Cleanup(srv.Close)
 	secret := "client-secret-e2e-0123456789"
@@ -62,30 +62,30 @@ func newE2E(t *testing.T, profile sasltest.OAuthProfile, policy sasltest.Refresh
 	}
 	ep := srv.Endpoint()
 	ep.AuthStyle = oauth2.AuthStyleInParams
-	return &e2eEnv{srv: srv, clk: clk, secret: secret,
+	return &rfEnv{srv: srv, clk: clk, secret: secret,
 		cfg: &oauth2.Config{ClientID: "e2e-client", ClientSecret: secret, Endpoint: ep, Scopes: scopes}}
 }
 
-func (e *e2eEnv) seed(t *testing.T, store providers.TokenStore) string {
+func (e *rfEnv) seed(t *testing.T, store providers.TokenStore) string {
 	t.Helper()
-	rt, err := e.srv.SeedRefreshToken("e2e-client", e2eUser, e.cfg.Scopes...)
+	rt, err := e.srv.SeedRefreshToken("e2e-client", rfUser, e.cfg.Scopes...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Save(context.Background(), e2eUser, nil, &oauth2.Token{RefreshToken: rt}); err != nil {
+	if err := store.Save(context.Background(), rfUser, nil, &oauth2.Token{RefreshToken: rt}); err != nil {
 		t.Fatal(err)
 	}
 	return rt
 }
 
-func (e *e2eEnv) cache(t *testing.T, store providers.TokenStore, ropts *providers.RefreshOptions) *providers.Cache {
+func (e *rfEnv) cache(t *testing.T, store providers.TokenStore, ropts *providers.RefreshOptions) *providers.Cache {
 	t.Helper()
 	if ropts == nil {
 		ropts = &providers.RefreshOptions{}
 	}
 	ropts.Now = e.clk.Now
 	ropts.HTTPClient = e.srv.HTTPClient()
-	f, err := providers.NewRefreshFetcher(e.cfg, store, e2eUser, ropts)
+	f, err := providers.NewRefreshFetcher(e.cfg, store, rfUser, ropts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func (e *e2eEnv) cache(t *testing.T, store providers.TokenStore, ropts *provider
 // server that rotates refresh tokens and revokes the whole family when a
 // rotated-out one is presented again.
 func TestE2ERotationWithReuseDetection(t *testing.T) {
-	e := newE2E(t, sasltest.OAuthMicrosoft, sasltest.RefreshRotateDetectReuse)
+	e := newRFEnv(t, sasltest.OAuthMicrosoft, sasltest.RefreshRotateDetectReuse)
 	dir := t.TempDir()
 	e.seed(t, providers.NewFileStore(dir, nil))
 	rng := rand.New(rand.NewPCG(7, 9))
@@ -163,7 +163,7 @@ func TestE2ERotationWithReuseDetection(t *testing.T) {
 
 func TestE2EConformance(t *testing.T) {
 	for _, p := range []sasltest.OAuthProfile{sasltest.OAuthGoogle, sasltest.OAuthMicrosoft} {
-		e := newE2E(t, p, sasltest.RefreshProfileDefault)
+		e := newRFEnv(t, p, sasltest.RefreshProfileDefault)
 		store := providers.NewMemoryStore()
 		rt := e.seed(t, store)
 		c := e.cache(t, store, nil)
@@ -185,7 +185,7 @@ func TestE2EFaults(t *testing.T) {
 		{"invalid_grant", sasltest.OAuthFault{Kind: sasltest.FaultInvalidGrant, Times: -1}, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newE2E(t, sasltest.OAuthMicrosoft, sasltest.RefreshRotateDetectReuse)
+			e := newRFEnv(t, sasltest.OAuthMicrosoft, sasltest.RefreshRotateDetectReuse)
 			store := providers.NewMemoryStore()
 			e.seed(t, store)
 			e.srv.InjectFault(tc.fault)
