@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/pbkdf2"
 	"crypto/sha256"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,20 +91,42 @@ func BenchmarkSCRAM(b *testing.B) {
 
 // BenchmarkSCRAMSHA256Interleaved alternates a full SCRAM-SHA-256 exchange
 // at 4096 iterations with PBKDF2 alone, timing each, so that both see the
-// same machine load. It reports both costs and their ratio
-// (exchange-ns/op ÷ pbkdf2-ns/op).
+// same machine load. It reports the median of each cost and the median of
+// the per-iteration ratios exchange ÷ PBKDF2, which a burst of load on a
+// shared machine disturbs far less than totals do.
 func BenchmarkSCRAMSHA256Interleaved(b *testing.B) {
-	exchange, kdf, n := interleave(b, func() time.Duration { return time.Duration(time.Now().UnixNano()) })
-	b.ReportMetric(float64(exchange.Nanoseconds())/float64(n), "exchange-ns/op")
-	b.ReportMetric(float64(kdf.Nanoseconds())/float64(n), "pbkdf2-ns/op")
-	b.ReportMetric(float64(exchange)/float64(kdf), "ratio")
+	reportInterleaved(b, "", interleave(b, func() time.Duration { return time.Duration(time.Now().UnixNano()) }))
+}
+
+// pair is one iteration of interleave.
+type pair struct{ exchange, kdf time.Duration }
+
+func reportInterleaved(b *testing.B, unit string, pairs []pair) {
+	if len(pairs) == 0 {
+		return
+	}
+	ex := make([]float64, len(pairs))
+	kdf := make([]float64, len(pairs))
+	ratio := make([]float64, len(pairs))
+	for i, p := range pairs {
+		ex[i], kdf[i] = float64(p.exchange), float64(p.kdf)
+		ratio[i] = ex[i] / max(kdf[i], 1)
+	}
+	b.ReportMetric(median(ex), "exchange-"+unit+"ns/op")
+	b.ReportMetric(median(kdf), "pbkdf2-"+unit+"ns/op")
+	b.ReportMetric(median(ratio), "ratio")
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // interleave runs a full SCRAM-SHA-256 exchange at 4096 iterations and
-// PBKDF2 alone once per benchmark iteration, measuring each with clock, and
-// returns the totals. The order alternates between iterations, so that
-// neither side profits from its position (caches, the clock's own cost).
-func interleave(b *testing.B, clock func() time.Duration) (exchange, kdf time.Duration, n int) {
+// PBKDF2 alone once per benchmark iteration, measuring each with clock. The
+// order alternates between iterations, so that neither side profits from
+// its position (caches, the clock's own cost).
+func interleave(b *testing.B, clock func() time.Duration) []pair {
 	const iters = 4096
 	salt := []byte("0123456789abcdef")
 	creds, err := StoredCredentials(HashSHA256, "pencil", salt, iters)
@@ -134,15 +157,17 @@ func interleave(b *testing.B, clock func() time.Duration) (exchange, kdf time.Du
 		}
 		return clock() - t0
 	}
+	var pairs []pair
 	for b.Loop() {
-		if n%2 == 0 {
-			kdf += runKDF()
-			exchange += runExchange()
+		var p pair
+		if len(pairs)%2 == 0 {
+			p.kdf = runKDF()
+			p.exchange = runExchange()
 		} else {
-			exchange += runExchange()
-			kdf += runKDF()
+			p.exchange = runExchange()
+			p.kdf = runKDF()
 		}
-		n++
+		pairs = append(pairs, p)
 	}
-	return exchange, kdf, n
+	return pairs
 }
