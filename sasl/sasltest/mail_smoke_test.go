@@ -72,3 +72,23 @@ func TestSmokeSMTP(t *testing.T) {
 		t.Logf("%d %q", m.UID, m.Raw)
 	}
 }
+
+func TestSmokePOP3(t *testing.T) {
+	ms := startMail(t, nil)
+	tok, _ := ms.IssueToken(alice)
+	ms.Store().Deliver(alice, []byte("Subject: x\r\n\r\n.hidden\r\nbody\r\n"))
+	for _, mode := range []sasltest.TLSMode{sasltest.ImplicitTLS, sasltest.StartTLS} {
+		c := dialPOP3(t, ms, mode)
+		c.send("CAPA")
+		t.Log(c.line(), c.multi())
+		t.Log(c.auth(saslClient(t, "XOAUTH2", tokenCreds(alice, tok), c.cs()), mode == sasltest.ImplicitTLS))
+		t.Log(c.cmd("STAT"))
+		c.send("RETR 1")
+		t.Log(c.line(), c.multi())
+		t.Log(c.cmd("QUIT"))
+	}
+	for _, tr := range ms.Transcripts() {
+		<-tr.Done
+		t.Log(tr.String())
+	}
+}

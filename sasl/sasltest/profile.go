@@ -196,8 +196,10 @@ func (p MailProfile) spec() *profileSpec {
 			// Google documents that the session ends with the token but
 			// not the text; this one is the project's.
 			imapExpired: "Session expired, please login again.",
-			smtpRejected: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8},
-				Message: "Username and Password not accepted. For more information, go to\nhttps://support.google.com/mail/?p=BadCredentials"},
+			// Gmail repeats the enhanced code on each line of the reply;
+			// go-smtp writes it only on the last, so it is spelled out.
+			smtpRejected: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.NoEnhancedCode,
+				Message: "5.7.8 Username and Password not accepted. For more information, go to\n5.7.8 https://support.google.com/mail/?p=BadCredentials"},
 			smtpTemporary: &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 				Message: "Cannot authenticate due to a temporary system problem. Try again later."},
 			smtpExpired:  &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Session expired, please login again."},
