@@ -293,3 +293,8 @@ func dialIMAPPlain(t testing.TB, ms *sasltest.MailServer) (*imapclient.Client, n
 	}
 	return c, conn, conn.LocalAddr().String()
 }
+
+// passCreds returns password credentials.
+func passCreds(user, pass string) *sasl.Credentials {
+	return &sasl.Credentials{Username: user, Password: pass}
+}

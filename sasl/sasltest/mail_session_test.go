@@ -91,7 +91,7 @@ func openSession(t testing.TB, ms *sasltest.MailServer, proto sasltest.Protocol,
 		st, _ := c.TLSConnectionState()
 		cs := connState(conn, addr)
 		cs.TLS = &st
-		s := &smtpSession{c: c, localAddr: local, cs: cs}
+		s := &smtpSession{c: c, conn: conn, localAddr: local, cs: cs}
 		t.Cleanup(s.close)
 		return s
 	}
@@ -134,6 +134,7 @@ func (s *imapSession) close()        { s.c.Close() }
 
 type smtpSession struct {
 	c         *smtp.Client
+	conn      net.Conn // under c; after STARTTLS the TLS layer is c's
 	cs        *sasl.ConnState
 	localAddr string
 }
