@@ -3,7 +3,6 @@ package scram
 import (
 	"context"
 	"crypto/pbkdf2"
-	"crypto/sha256"
 	"slices"
 	"testing"
 	"time"
@@ -67,54 +66,91 @@ func BenchmarkSCRAM(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				cl, err := gen.NewClient("user", "pencil", "")
-				if err != nil {
-					b.Fatal(err)
-				}
-				cc, sc := cl.NewConversation(), srv.NewConversation()
-				msg, _ := cc.Step("")
-				for !cc.Done() {
-					if msg, err = sc.Step(msg); err != nil {
-						b.Fatal(err)
-					}
-					if msg, err = cc.Step(msg); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if !cc.Valid() || !sc.Valid() {
-					b.Fatal("xdg-go exchange failed")
-				}
+				xdgExchange(b, gen, srv)
 			}
 		})
 	}
 }
 
-// BenchmarkSCRAMSHA256Interleaved alternates a full SCRAM-SHA-256 exchange
-// at 4096 iterations with PBKDF2 alone, timing each, so that both see the
-// same machine load. It reports the median of each cost and the median of
-// the per-iteration ratios exchange ÷ PBKDF2, which a burst of load on a
-// shared machine disturbs far less than totals do.
-func BenchmarkSCRAMSHA256Interleaved(b *testing.B) {
-	reportInterleaved(b, "", interleave(b, func() time.Duration { return time.Duration(time.Now().UnixNano()) }))
-}
-
-// pair is one iteration of interleave.
-type pair struct{ exchange, kdf time.Duration }
-
-func reportInterleaved(b *testing.B, unit string, pairs []pair) {
-	if len(pairs) == 0 {
-		return
+// BenchmarkSCRAMInterleaved runs, for each hash at 4096 iterations, PBKDF2
+// alone, a full exchange with this package and the same exchange on
+// xdg-go/scram directly, once each per benchmark iteration in every order in
+// turn, timing each, so that all three see the same machine load. It
+// reports the median of each cost and the medians of the per-iteration
+// ratios exchange ÷ PBKDF2 ("ratio", the goal being at most 1.10) and
+// exchange ÷ xdg-go ("xdg-ratio"), which a burst of load on a shared
+// machine disturbs far less than totals do.
+func BenchmarkSCRAMInterleaved(b *testing.B) {
+	const iters = 4096
+	salt := []byte("0123456789abcdef")
+	for _, h := range []string{HashSHA1, HashSHA256, HashSHA512} {
+		spec, _ := specFor(h)
+		b.Run(spec.mech, func(b *testing.B) {
+			creds, err := StoredCredentials(h, "pencil", salt, iters)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lookup := sasl.SCRAMLookupFunc(func(context.Context, string, string) (sasl.SCRAMCredentials, error) { return creds, nil })
+			opts := &Options{FakeSaltKey: testKey}
+			gen := xdgscram.HashGeneratorFcn(spec.newHash)
+			stored := xdgscram.StoredCredentials{
+				KeyFactors: xdgscram.KeyFactors{Salt: string(salt), Iters: iters},
+				StoredKey:  creds.StoredKey,
+				ServerKey:  creds.ServerKey,
+			}
+			srv, err := gen.NewServer(func(string) (xdgscram.StoredCredentials, error) { return stored, nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			tasks := [3]func(){
+				func() {
+					if _, err := pbkdf2.Key(spec.newHash, "pencil", salt, iters, spec.size); err != nil {
+						b.Fatal(err)
+					}
+				},
+				func() {
+					c, err := NewClient(spec.mech, &sasl.ClientParams{Username: "user", Password: "pencil"}, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					s, err := NewServer(context.Background(), spec.mech, lookup, nil, opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if r := run(b, c, s); !r.ok() {
+						b.Fatalf("exchange failed: %+v", r)
+					}
+				},
+				func() { xdgExchange(b, gen, srv) },
+			}
+			// Every order of the three, in turn, so that none always
+			// follows another.
+			orders := [][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+			var cost [3][]float64
+			var ratio, xdgRatio []float64
+			for n := 0; b.Loop(); n++ {
+				var d [3]float64
+				for _, j := range orders[n%len(orders)] {
+					t0 := time.Now()
+					tasks[j]()
+					d[j] = float64(time.Since(t0))
+				}
+				for j := range 3 {
+					cost[j] = append(cost[j], d[j])
+				}
+				ratio = append(ratio, d[1]/max(d[0], 1))
+				xdgRatio = append(xdgRatio, d[1]/max(d[2], 1))
+			}
+			if len(ratio) == 0 {
+				return
+			}
+			b.ReportMetric(median(cost[0]), "pbkdf2-ns/op")
+			b.ReportMetric(median(cost[1]), "exchange-ns/op")
+			b.ReportMetric(median(cost[2]), "xdg-ns/op")
+			b.ReportMetric(median(ratio), "ratio")
+			b.ReportMetric(median(xdgRatio), "xdg-ratio")
+		})
 	}
-	ex := make([]float64, len(pairs))
-	kdf := make([]float64, len(pairs))
-	ratio := make([]float64, len(pairs))
-	for i, p := range pairs {
-		ex[i], kdf[i] = float64(p.exchange), float64(p.kdf)
-		ratio[i] = ex[i] / max(kdf[i], 1)
-	}
-	b.ReportMetric(median(ex), "exchange-"+unit+"ns/op")
-	b.ReportMetric(median(kdf), "pbkdf2-"+unit+"ns/op")
-	b.ReportMetric(median(ratio), "ratio")
 }
 
 func median(v []float64) float64 {
@@ -122,52 +158,23 @@ func median(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-// interleave runs a full SCRAM-SHA-256 exchange at 4096 iterations and
-// PBKDF2 alone once per benchmark iteration, measuring each with clock. The
-// order alternates between iterations, so that neither side profits from
-// its position (caches, the clock's own cost).
-func interleave(b *testing.B, clock func() time.Duration) []pair {
-	const iters = 4096
-	salt := []byte("0123456789abcdef")
-	creds, err := StoredCredentials(HashSHA256, "pencil", salt, iters)
+// xdgExchange runs one exchange directly on xdg-go/scram.
+func xdgExchange(b *testing.B, gen xdgscram.HashGeneratorFcn, srv *xdgscram.Server) {
+	cl, err := gen.NewClient("user", "pencil", "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	lookup := sasl.SCRAMLookupFunc(func(context.Context, string, string) (sasl.SCRAMCredentials, error) { return creds, nil })
-	opts := &Options{FakeSaltKey: testKey}
-	runKDF := func() time.Duration {
-		t0 := clock()
-		if _, err := pbkdf2.Key(sha256.New, "pencil", salt, iters, sha256.Size); err != nil {
+	cc, sc := cl.NewConversation(), srv.NewConversation()
+	msg, _ := cc.Step("")
+	for !cc.Done() {
+		if msg, err = sc.Step(msg); err != nil {
 			b.Fatal(err)
 		}
-		return clock() - t0
-	}
-	runExchange := func() time.Duration {
-		t0 := clock()
-		c, err := NewClient(MechSHA256, &sasl.ClientParams{Username: "user", Password: "pencil"}, opts)
-		if err != nil {
+		if msg, err = cc.Step(msg); err != nil {
 			b.Fatal(err)
 		}
-		s, err := NewServer(context.Background(), MechSHA256, lookup, nil, opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if r := run(b, c, s); !r.ok() {
-			b.Fatalf("exchange failed: %+v", r)
-		}
-		return clock() - t0
 	}
-	var pairs []pair
-	for b.Loop() {
-		var p pair
-		if len(pairs)%2 == 0 {
-			p.kdf = runKDF()
-			p.exchange = runExchange()
-		} else {
-			p.exchange = runExchange()
-			p.kdf = runKDF()
-		}
-		pairs = append(pairs, p)
+	if !cc.Valid() || !sc.Valid() {
+		b.Fatal("xdg-go exchange failed")
 	}
-	return pairs
 }
