@@ -21,8 +21,8 @@ const (
 	// DefaultMaxIterations is the largest iteration count a client accepts
 	// by default. It is the OWASP 2023 recommendation for
 	// PBKDF2-HMAC-SHA256; a server asking for more is refused, which bounds
-	// the CPU time a hostile server can make a client spend (about a quarter
-	// of a second for SHA-256 on a current x86-64 core).
+	// the CPU time a hostile server can make a client spend (about 0.12 s
+	// for SHA-256 on a current x86-64 core; see docs/benchmarks-scram.md).
 	DefaultMaxIterations = 600000
 	// DefaultIterations is the iteration count a server announces for an
 	// unknown user, matching the count StoredCredentials is usually given.
