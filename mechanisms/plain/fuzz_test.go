@@ -9,6 +9,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -39,16 +40,7 @@ func FuzzServerNext(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte, ir bool) {
 		s := NewServer(context.Background(), testUsers())
-		if !ir {
-			ch, done, err := s.Next(nil)
-			if err != nil || done || ch == nil || len(ch) != 0 {
-				t.Fatalf("Next(nil) = %q %v %v", ch, done, err)
-			}
-		}
-		_, done, err := s.Next(msg)
-		if !done {
-			t.Fatalf("not done after the message (err %v)", err)
-		}
+		err := mechtest.SendOne(t, s, msg, ir)
 		id, ok := s.Identity()
 		if err == nil {
 			m, perr := parse(msg)
@@ -70,11 +62,7 @@ func FuzzServerNext(f *testing.F) {
 				t.Fatalf("untyped failure: %v", err)
 			}
 		}
-		for _, r := range [][]byte{nil, {}, msg} {
-			if _, _, err := s.Next(r); !errors.Is(err, sasl.ErrDone) {
-				t.Fatalf("Next after done = %v", err)
-			}
-		}
+		mechtest.AssertDone(t, s, msg)
 		if id2, ok2 := s.Identity(); id2 != id || ok2 != ok {
 			t.Fatal("identity changed after done")
 		}

@@ -3,7 +3,6 @@ package plain
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -78,14 +78,14 @@ func TestVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			steps := readTranscript(t, tt.file)
+			steps := mechtest.ReadTranscript(t, tt.file)
 
 			// The client reproduces the RFC's bytes, and so does go-sasl's.
-			replayClient(t, NewClient(tt.authzid, tt.authcid, tt.passwd), steps)
-			replayClient(t, gosasl.NewPlainClient(tt.authzid, tt.authcid, tt.passwd), steps)
+			mechtest.ReplayClient(t, NewClient(tt.authzid, tt.authcid, tt.passwd), steps)
+			mechtest.ReplayClient(t, gosasl.NewPlainClient(tt.authzid, tt.authcid, tt.passwd), steps)
 
 			// The message parses to the RFC's fields.
-			msg := steps[len(steps)-1].data
+			msg := steps[len(steps)-1].Data
 			m, err := parse(msg)
 			if err != nil {
 				t.Fatalf("parse: %v", err)
@@ -99,7 +99,7 @@ func TestVectors(t *testing.T) {
 			u := testUsers()
 			u.pw["test"] = tt.passwd
 			s := NewServer(context.Background(), u)
-			err = replayServer(t, s, steps)
+			err = mechtest.ReplayServer(t, s, steps)
 			if u.calls != 1 || u.last != [3]string{tt.authzid, tt.authcid, tt.passwd} {
 				t.Fatalf("verifier calls %d with %q", u.calls, u.last)
 			}
@@ -121,30 +121,6 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-// run drives client c against server s in memory, as a protocol library
-// would: the initial response inline when there is one.
-func run(t *testing.T, c sasl.Client, s sasl.Server) error {
-	t.Helper()
-	_, resp, err := c.Start()
-	if err != nil {
-		return err
-	}
-	for range 10 {
-		ch, done, err := s.Next(resp)
-		if err != nil || done {
-			return err
-		}
-		if resp, err = c.Next(ch); err != nil {
-			return err
-		}
-		if resp == nil {
-			t.Fatal("client returned a nil response")
-		}
-	}
-	t.Fatal("exchange did not end")
-	return nil
-}
-
 func TestClientServer(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -162,7 +138,7 @@ func TestClientServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewServer(ctx, testUsers())
-			err := run(t, NewClient(tt.authzid, tt.username, tt.password), s)
+			err := mechtest.Drive(t, Name, NewClient(tt.authzid, tt.username, tt.password), s).Err()
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -394,7 +370,7 @@ func TestDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run(t, n.Client, s); err != nil {
+	if err := mechtest.Drive(t, Name, n.Client, s).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if id, ok := s.Identity(); !ok || id.AuthorizedAs() != "tim" {
@@ -403,21 +379,10 @@ func TestDescriptor(t *testing.T) {
 }
 
 // TestSecretHygiene: the password shows in no formatting of any value and in
-// no error, raw or base64.
+// no error, raw or encoded, nor does a message that carries it.
 func TestSecretHygiene(t *testing.T) {
 	const pw = "s3cr3t-Pa55w0rd"
-	forms := []string{pw, base64.StdEncoding.EncodeToString([]byte(pw)),
-		base64.StdEncoding.EncodeToString([]byte("\x00tim\x00" + pw)),
-		base64.StdEncoding.EncodeToString([]byte("Ursel\x00tim\x00" + pw)),
-		fmt.Sprintf("%x", pw), fmt.Sprintf("%X", pw)}
-	check := func(what, s string) {
-		t.Helper()
-		for _, f := range forms {
-			if strings.Contains(s, f) {
-				t.Errorf("%s reveals the password: %q", what, s)
-			}
-		}
-	}
+	sec := mechtest.NewSecrets(pw, "\x00tim\x00"+pw, "Ursel\x00tim\x00"+pw)
 	u := testUsers()
 	u.pw["tim"] = pw
 	values := []any{
@@ -430,13 +395,7 @@ func TestSecretHygiene(t *testing.T) {
 	s := NewServer(context.Background(), u)
 	_, _, _ = s.Next([]byte("\x00tim\x00" + pw))
 	values = append(values, s)
-	for _, v := range values {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-			check(verb, fmt.Sprintf(verb, v))
-		}
-		check("Sprint", fmt.Sprint(v))
-		check("Sprintln", fmt.Sprintln(v))
-	}
+	sec.Check(t, "value", values...)
 	u.pw["tim"] = "other"
 	errs := []error{}
 	for _, msg := range []string{"\x00tim\x00" + pw, "\x00tim\x00" + pw + "\x00", "\x00\x00" + pw, "\x00tim\x00" + pw + "\xff", "\x00nobody\x00" + pw} {
@@ -449,8 +408,7 @@ func TestSecretHygiene(t *testing.T) {
 		if err == nil {
 			t.Fatal("expected an error")
 		}
-		check("error", err.Error())
-		check("error %+v", fmt.Sprintf("%+v", err))
+		sec.Check(t, "error", err)
 	}
 }
 

@@ -1,170 +1,50 @@
 package plain
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/textproto"
 	"strings"
-	"sync"
 	"testing"
 
 	gosasl "github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
-// smtpSession is a go-smtp session that authenticates with this package's
-// server and records who authenticated.
-type smtpSession struct {
-	ctx context.Context
-	v   sasl.PasswordVerifier
-	mu  *sync.Mutex
-	ids *[]sasl.Identity
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{Name} }
-
-func (s *smtpSession) Auth(mech string) (gosasl.Server, error) {
-	if mech != Name {
-		return nil, smtp.ErrAuthUnknownMechanism
-	}
-	return &smtpAuth{conv: NewServer(s.ctx, s.v), sess: s}, nil
-}
-
-func (s *smtpSession) Reset()                               {}
-func (s *smtpSession) Logout() error                        { return nil }
-func (s *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *smtpSession) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
-
-// smtpAuth maps the conversation's errors to SMTP replies, as a protocol
-// adapter does: wrong credentials 535, a malformed message 501, anything
-// else 454 (temporary).
-type smtpAuth struct {
-	conv sasl.ServerConversation
-	sess *smtpSession
-}
-
-func (a *smtpAuth) Next(resp []byte) ([]byte, bool, error) {
-	ch, done, err := a.conv.Next(resp)
-	switch {
-	case err == nil:
-		if done {
-			id, _ := a.conv.Identity()
-			a.sess.mu.Lock()
-			*a.sess.ids = append(*a.sess.ids, id)
-			a.sess.mu.Unlock()
-		}
-		return ch, done, nil
-	case errors.Is(err, sasl.ErrAuthFailed):
-		return nil, true, smtp.ErrAuthFailed
-	case errors.Is(err, sasl.ErrMalformed):
-		return nil, true, &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication message"}
-	default:
-		return nil, true, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
-	}
-}
-
-type smtpServer struct {
-	addr string
-	mu   sync.Mutex
-	ids  []sasl.Identity
-	wire bytes.Buffer // the server's debug transcript
-}
-
-func (s *smtpServer) identities() []sasl.Identity {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sasl.Identity(nil), s.ids...)
-}
-
-func (s *smtpServer) transcript() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wire.String()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
-
-func startSMTP(t *testing.T, v sasl.PasswordVerifier) *smtpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &smtpServer{addr: ln.Addr().String()}
-	be := smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{ctx: t.Context(), v: v, mu: &st.mu, ids: &st.ids}, nil
+func startSMTP(t *testing.T, v sasl.PasswordVerifier) *mechtest.SMTP {
+	return mechtest.StartSMTP(t, mechtest.SMTPOptions{
+		Mechanism: Name,
+		NewServer: func(ctx context.Context, _ *sasl.ConnState) sasl.ServerConversation { return NewServer(ctx, v) },
 	})
-	srv := smtp.NewServer(be)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true // loopback test server
-	srv.Debug = lockedWriter{&st.mu, &st.wire}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return st
-}
-
-func smtpAuthenticate(t *testing.T, addr string, c sasl.Client) error {
-	t.Helper()
-	cl, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.Hello("client.example.com"); err != nil {
-		t.Fatal(err)
-	}
-	if !cl.SupportsAuth(Name) {
-		t.Fatal("server does not advertise AUTH PLAIN")
-	}
-	return cl.Auth(c)
 }
 
 func TestSMTPLoopback(t *testing.T) {
 	st := startSMTP(t, testUsers())
 
-	if err := smtpAuthenticate(t, st.addr, NewClient("", "tim", "tanstaaftanstaaf")); err != nil {
+	if err := st.Authenticate(t, NewClient("", "tim", "tanstaaftanstaaf")); err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
-	if !strings.Contains(st.transcript(), "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n") {
-		t.Fatalf("wire lacks the RFC 4616 message:\n%s", st.transcript())
+	if !strings.Contains(st.Log.String(), "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n") {
+		t.Fatalf("wire lacks the RFC 4616 message:\n%s", st.Log.String())
 	}
 
 	// go-sasl's client reaches our server the same way (RFC 4954's example).
-	if err := smtpAuthenticate(t, st.addr, gosasl.NewPlainClient("test", "test", "1234")); err != nil {
+	if err := st.Authenticate(t, gosasl.NewPlainClient("test", "test", "1234")); err != nil {
 		t.Fatalf("go-sasl client: %v", err)
 	}
-	if !strings.Contains(st.transcript(), "AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=\r\n") {
+	if !strings.Contains(st.Log.String(), "AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=\r\n") {
 		t.Fatal("wire lacks the RFC 4954 message")
 	}
 
-	err := smtpAuthenticate(t, st.addr, NewClient("", "tim", "wrong"))
+	err := st.Authenticate(t, NewClient("", "tim", "wrong"))
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 535 {
 		t.Fatalf("wrong password: %v, want 535", err)
 	}
-	err = smtpAuthenticate(t, st.addr, NewClient("", "nobody", "x"))
+	err = st.Authenticate(t, NewClient("", "nobody", "x"))
 	if !errors.As(err, &se) || se.Code != 535 {
 		t.Fatalf("unknown user: %v, want 535", err)
 	}
@@ -173,7 +53,7 @@ func TestSMTPLoopback(t *testing.T) {
 		{Mechanism: Name, Username: "tim"},
 		{Mechanism: Name, Username: "test", Authzid: "test"},
 	}
-	if got := st.identities(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	if got := st.Identities(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("identities = %+v", got)
 	}
 }
@@ -184,7 +64,7 @@ func TestSMTPLoopback(t *testing.T) {
 func TestSMTPRawWire(t *testing.T) {
 	st := startSMTP(t, testUsers())
 	dial := func() *textproto.Conn {
-		c, err := textproto.Dial("tcp", st.addr)
+		c, err := textproto.Dial("tcp", st.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +102,7 @@ func TestSMTPRawWire(t *testing.T) {
 	expect(c, "AUTH PLAIN", 334, "")
 	expect(c, "dGltAHRhbnN0YWFm", 501, "") // one NUL
 
-	if got := st.identities(); len(got) != 1 || got[0].AuthorizedAs() != "test" {
+	if got := st.Identities(); len(got) != 1 || got[0].AuthorizedAs() != "test" {
 		t.Fatalf("identities = %+v", got)
 	}
 }
