@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -64,11 +65,7 @@ func FuzzServerNext(f *testing.F) {
 			t.Fatalf("untyped failure %v", err)
 		}
 		if done {
-			for _, r := range [][]byte{nil, {}, username, password} {
-				if _, _, err := s.Next(r); !errors.Is(err, sasl.ErrDone) {
-					t.Fatalf("Next after done = %v", err)
-				}
-			}
+			mechtest.AssertDone(t, s, username, password)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package login
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -46,16 +46,16 @@ func TestVectors(t *testing.T) {
 	// The client answers every form byte for byte without looking at the
 	// challenge text.
 	for _, f := range []string{"draft-2.3.txt", "username-colon.txt"} {
-		replayClient(t, NewClient("tim", "tanstaaftanstaaf"), readTranscript(t, f))
+		mechtest.ReplayClient(t, NewClient("tim", "tanstaaftanstaaf"), mechtest.ReadTranscript(t, f))
 	}
 	// go-sasl's client is the initial-response form.
-	replayClient(t, gosasl.NewLoginClient("tim", "tanstaaftanstaaf"), readTranscript(t, "username-ir.txt"))
+	mechtest.ReplayClient(t, gosasl.NewLoginClient("tim", "tanstaaftanstaaf"), mechtest.ReadTranscript(t, "username-ir.txt"))
 
 	// The server sends exactly the "Username:"/"Password:" transcripts.
 	for _, f := range []string{"username-colon.txt", "username-ir.txt"} {
 		u := testUsers()
 		s := NewServer(context.Background(), u)
-		if err := replayServer(t, s, readTranscript(t, f)); err != nil {
+		if err := mechtest.ReplayServer(t, s, mechtest.ReadTranscript(t, f)); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		if u.last != [3]string{"", "tim", "tanstaaftanstaaf"} {
@@ -67,16 +67,16 @@ func TestVectors(t *testing.T) {
 	}
 
 	// The draft's client messages authenticate against the server.
-	steps := readTranscript(t, "draft-2.3.txt")
+	steps := mechtest.ReadTranscript(t, "draft-2.3.txt")
 	u := testUsers()
 	s := NewServer(context.Background(), u)
 	if _, _, err := s.Next(nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, done, err := s.Next(steps[1].data); done || err != nil {
+	if _, done, err := s.Next(steps[1].Data); done || err != nil {
 		t.Fatal(done, err)
 	}
-	if _, done, err := s.Next(steps[3].data); !done || err != nil {
+	if _, done, err := s.Next(steps[3].Data); !done || err != nil {
 		t.Fatal(done, err)
 	}
 	if u.last != [3]string{"", "tim", "tanstaaftanstaaf"} {
@@ -124,29 +124,6 @@ func TestClientRejects(t *testing.T) {
 	}
 }
 
-// run drives client c against server s in memory.
-func run(t *testing.T, c sasl.Client, s sasl.Server) error {
-	t.Helper()
-	_, resp, err := c.Start()
-	if err != nil {
-		return err
-	}
-	for range 10 {
-		ch, done, err := s.Next(resp)
-		if err != nil || done {
-			return err
-		}
-		if resp, err = c.Next(ch); err != nil {
-			return err
-		}
-		if resp == nil {
-			t.Fatal("client returned a nil response")
-		}
-	}
-	t.Fatal("exchange did not end")
-	return nil
-}
-
 func TestClientServer(t *testing.T) {
 	tests := []struct {
 		name, username, password string
@@ -160,7 +137,7 @@ func TestClientServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, c := range []sasl.Client{NewClient(tt.username, tt.password), gosasl.NewLoginClient(tt.username, tt.password)} {
 				s := NewServer(context.Background(), testUsers())
-				err := run(t, c, s)
+				err := mechtest.Drive(t, Name, c, s).Err()
 				if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 					t.Fatalf("err = %v, want %v", err, tt.want)
 				}
@@ -294,22 +271,14 @@ func TestDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run(t, n.Client, s); err != nil {
+	if err := mechtest.Drive(t, Name, n.Client, s).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestSecretHygiene(t *testing.T) {
 	const pw = "s3cr3t-Pa55w0rd"
-	forms := []string{pw, base64.StdEncoding.EncodeToString([]byte(pw)), fmt.Sprintf("%x", pw), fmt.Sprintf("%X", pw)}
-	check := func(what, s string) {
-		t.Helper()
-		for _, f := range forms {
-			if strings.Contains(s, f) {
-				t.Errorf("%s reveals the password: %q", what, s)
-			}
-		}
-	}
+	sec := mechtest.NewSecrets(pw)
 	u := testUsers()
 	u.pw["tim"] = pw
 	mid := NewServer(context.Background(), u)
@@ -321,11 +290,7 @@ func TestSecretHygiene(t *testing.T) {
 	_, _, _ = c.Start()
 	_, _ = c.Next(nil)
 	_, _ = c.Next(nil)
-	for _, v := range []any{NewClient("tim", pw), c, mid, done, NewServer(context.Background(), u)} {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-			check(verb, fmt.Sprintf(verb, v))
-		}
-	}
+	sec.Check(t, "value", NewClient("tim", pw), c, mid, done, NewServer(context.Background(), u))
 	var errs []error
 	u.pw["tim"] = "other"
 	for _, p := range []string{pw, pw + "\x00", strings.Repeat(pw, 300)} {
@@ -340,7 +305,6 @@ func TestSecretHygiene(t *testing.T) {
 		if err == nil {
 			t.Fatal("expected an error")
 		}
-		check("error", err.Error())
-		check("error %+v", fmt.Sprintf("%+v", err))
+		sec.Check(t, "error", err)
 	}
 }
