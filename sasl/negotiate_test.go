@@ -432,3 +432,22 @@ func TestServerMechanisms(t *testing.T) {
 		t.Errorf("TLS: %s", got)
 	}
 }
+
+type verifyingClient struct {
+	fixedClient
+	ok bool
+}
+
+func (c *verifyingClient) Verified() bool { return c.ok }
+
+func TestCheckServerAuth(t *testing.T) {
+	if err := sasl.CheckServerAuth(&fixedClient{}); err != nil {
+		t.Errorf("client without mutual auth: %v", err)
+	}
+	if err := sasl.CheckServerAuth(&verifyingClient{ok: true}); err != nil {
+		t.Errorf("verified: %v", err)
+	}
+	if err := sasl.CheckServerAuth(&verifyingClient{}); !errors.Is(err, sasl.ErrServerAuth) {
+		t.Errorf("unverified: %v", err)
+	}
+}

@@ -219,3 +219,26 @@ func FailureOf(c Client) error {
 	}
 	return nil
 }
+
+// verifier is implemented by clients of mechanisms with mutual
+// authentication (SCRAM): Verified reports whether the server proved that it
+// knows the client's credentials.
+type verifier interface {
+	Verified() bool
+}
+
+// CheckServerAuth tells whether a client may accept the server's success
+// reply. For a mechanism whose client can verify the server (SCRAM), it
+// returns an error wrapping ErrServerAuth unless the server's proof was
+// received and verified: a server that answers success without sending its
+// proof (in a final challenge, or as additional data that the caller must
+// pass to Next) has not authenticated itself, and the caller must treat the
+// session as failed. Clients without mutual authentication always pass.
+//
+// Protocol adapters call it after the server's final success reply.
+func CheckServerAuth(c Client) error {
+	if v, ok := c.(verifier); ok && !v.Verified() {
+		return fmt.Errorf("%w: success reported before the server proved itself", ErrServerAuth)
+	}
+	return nil
+}
