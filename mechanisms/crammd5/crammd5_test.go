@@ -3,7 +3,6 @@ package crammd5
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -58,12 +58,12 @@ func TestVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			steps := readTranscript(t, tt.file)
-			replayClient(t, NewClient(tt.user, tt.secret), steps)
+			steps := mechtest.ReadTranscript(t, tt.file)
+			mechtest.ReplayClient(t, NewClient(tt.user, tt.secret), steps)
 
 			sec := testSecrets()
 			s := NewServer(context.Background(), sec, tt.opts())
-			if err := replayServer(t, s, steps); err != nil {
+			if err := mechtest.ReplayServer(t, s, steps); err != nil {
 				t.Fatal(err)
 			}
 			if id, ok := s.Identity(); !ok || id != (sasl.Identity{Mechanism: Name, Username: tt.user}) {
@@ -72,14 +72,14 @@ func TestVectors(t *testing.T) {
 
 			// With another secret the same response fails.
 			sec.m[tt.user] = tt.secret + "x"
-			if err := replayServer(t, NewServer(context.Background(), sec, tt.opts()), steps); !errors.Is(err, sasl.ErrAuthFailed) {
+			if err := mechtest.ReplayServer(t, NewServer(context.Background(), sec, tt.opts()), steps); !errors.Is(err, sasl.ErrAuthFailed) {
 				t.Fatalf("another secret: %v", err)
 			}
 			// And so does the same response to another challenge.
 			sec.m[tt.user] = tt.secret
 			s = NewServer(context.Background(), sec, fixed(1, 1, "h"))
 			_, _, _ = s.Next(nil)
-			if _, _, err := s.Next(steps[1].data); !errors.Is(err, sasl.ErrAuthFailed) {
+			if _, _, err := s.Next(steps[1].Data); !errors.Is(err, sasl.ErrAuthFailed) {
 				t.Fatalf("replayed response: %v", err)
 			}
 		})
@@ -120,26 +120,6 @@ func TestChallenge(t *testing.T) {
 	}
 }
 
-// run drives client c against server s in memory.
-func run(t *testing.T, c sasl.Client, s sasl.Server) error {
-	t.Helper()
-	_, resp, err := c.Start()
-	if err != nil {
-		return err
-	}
-	for range 10 {
-		ch, done, err := s.Next(resp)
-		if err != nil || done {
-			return err
-		}
-		if resp, err = c.Next(ch); err != nil {
-			return err
-		}
-	}
-	t.Fatal("exchange did not end")
-	return nil
-}
-
 func TestClientServer(t *testing.T) {
 	tests := []struct {
 		name, user, secret string
@@ -155,7 +135,7 @@ func TestClientServer(t *testing.T) {
 			sec := testSecrets()
 			sec.m["tim smith"] = "pw"
 			s := NewServer(context.Background(), sec, nil)
-			err := run(t, NewClient(tt.user, tt.secret), s)
+			err := mechtest.Drive(t, Name, NewClient(tt.user, tt.secret), s).Err()
 			id, ok := s.Identity()
 			if tt.ok != (err == nil) || ok != tt.ok {
 				t.Fatalf("err = %v, ok %v", err, ok)
@@ -333,38 +313,26 @@ func TestDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run(t, n.Client, s); err != nil {
+	if err := mechtest.Drive(t, Name, n.Client, s).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestSecretHygiene(t *testing.T) {
 	const pw = "s3cr3t-Pa55w0rd"
-	forms := []string{pw, base64.StdEncoding.EncodeToString([]byte(pw)), fmt.Sprintf("%x", pw), fmt.Sprintf("%X", pw)}
-	check := func(what, s string) {
-		t.Helper()
-		for _, f := range forms {
-			if strings.Contains(s, f) {
-				t.Errorf("%s reveals the password: %q", what, s)
-			}
-		}
-	}
-	sec := testSecrets()
-	sec.m["tim"] = pw
-	s := NewServer(context.Background(), sec, nil)
+	sec := mechtest.NewSecrets(pw)
+	secrets := testSecrets()
+	secrets.m["tim"] = pw
+	s := NewServer(context.Background(), secrets, nil)
 	ch, _, _ := s.Next(nil)
 	c := NewClient("tim", pw)
 	_, _, _ = c.Start()
 	resp, _ := c.Next(ch)
 	_, _, _ = s.Next(resp)
-	for _, v := range []any{c, NewClient("tim", pw), s, NewServer(context.Background(), sec, nil)} {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-			check(verb, fmt.Sprintf(verb, v))
-		}
-	}
+	sec.Check(t, "value", c, NewClient("tim", pw), s, NewServer(context.Background(), secrets, nil))
 	if bytes.Contains(resp, []byte(pw)) {
 		t.Fatal("response carries the password")
 	}
 	_, err := c.Next(ch)
-	check("error", err.Error())
+	sec.Check(t, "error", err)
 }

@@ -7,6 +7,7 @@ import (
 	"net/smtp"
 	"testing"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -46,11 +47,7 @@ func FuzzServerNext(f *testing.F) {
 		} else if !errors.Is(err, sasl.ErrMalformed) && !errors.Is(err, sasl.ErrAuthFailed) {
 			t.Fatalf("untyped failure %v", err)
 		}
-		for _, r := range [][]byte{nil, {}, resp} {
-			if _, _, err := s.Next(r); !errors.Is(err, sasl.ErrDone) {
-				t.Fatalf("Next after done = %v", err)
-			}
-		}
+		mechtest.AssertDone(t, s, resp)
 	})
 }
 
