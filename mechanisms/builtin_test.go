@@ -213,6 +213,9 @@ func TestEveryBuiltinClientAgainstServer(t *testing.T) {
 						if !ok || id.Mechanism != m.Name || (m.Needs != sasl.NeedNothing && id.Username != user) {
 							t.Fatalf("Identity = %+v, %v", id, ok)
 						}
+						if err := sasl.CheckServerAuth(n.Client); err != nil {
+							t.Fatalf("CheckServerAuth after a full exchange: %v", err)
+						}
 					} else {
 						if err == nil {
 							t.Fatalf("wrong credentials authenticated\n%s", transcript.String())
@@ -266,6 +269,37 @@ func checkNoSecrets(t *testing.T, mech string, err error, values ...any) {
 				}
 			}
 		}
+	}
+}
+
+// A SCRAM server that reports success without sending its proof (v=) has
+// not authenticated itself; CheckServerAuth says so.
+func TestCheckServerAuthCatchesMissingProof(t *testing.T) {
+	reg := mechanisms.New(&mechanisms.Options{SCRAM: &scram.Options{FakeSaltKey: []byte("fake-salt-key-for-tests-32-bytes")}})
+	ctx := context.Background()
+	n, err := reg.NewClient(ctx, "SCRAM-SHA-256", &sasl.Credentials{Username: user, Password: password}, &sasl.ConnState{Host: "localhost"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := reg.NewServer(ctx, "SCRAM-SHA-256", verifiers(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, first, _ := n.Client.Start()
+	serverFirst, _, err := srv.Next(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := n.Client.Next(serverFirst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Next(final); err != nil {
+		t.Fatal(err)
+	}
+	// The server's v= is dropped: a protocol's success reply arrives instead.
+	if err := sasl.CheckServerAuth(n.Client); !errors.Is(err, sasl.ErrServerAuth) {
+		t.Fatalf("CheckServerAuth without the server's proof: %v", err)
 	}
 }
 
