@@ -133,6 +133,12 @@ func (c *authConversation) Next(response []byte) ([]byte, bool, error) {
 		return c.fail(classify(err))
 	}
 	if !done {
+		if len(challenge) == 0 {
+			// An empty challenge goes on the wire as "+ " (IMAP, RFC 4959
+			// §4; POP3) and "334 " (SMTP); go-imap writes "+ =" for a
+			// non-nil empty one.
+			return nil, false, nil
+		}
 		return challenge, false, nil
 	}
 	id, ok := c.inner.Identity()

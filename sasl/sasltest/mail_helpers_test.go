@@ -298,3 +298,5 @@ func dialIMAPPlain(t testing.TB, ms *sasltest.MailServer) (*imapclient.Client, n
 func passCreds(user, pass string) *sasl.Credentials {
 	return &sasl.Credentials{Username: user, Password: pass}
 }
+
+func netDial(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
