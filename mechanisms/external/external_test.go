@@ -18,6 +18,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -103,8 +104,8 @@ func TestVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			steps := readTranscript(t, tt.file)
-			replayClient(t, NewClient(tt.authzid), steps)
+			steps := mechtest.ReadTranscript(t, tt.file)
+			mechtest.ReplayClient(t, NewClient(tt.authzid), steps)
 
 			v := &certVerifier{}
 			c := conn
@@ -114,7 +115,7 @@ func TestVectors(t *testing.T) {
 				c = tlsConnState(t, "barney@example.com")
 			}
 			s := NewServer(context.Background(), v, c)
-			err := replayServer(t, s, steps)
+			err := mechtest.ReplayServer(t, s, steps)
 			if v.calls != 1 || v.last != tt.authzid {
 				t.Fatalf("verifier calls %d, authzid %q", v.calls, v.last)
 			}
