@@ -9,6 +9,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -26,12 +27,12 @@ func (a *admit) VerifyAnonymous(_ context.Context, trace string) error {
 func TestTranscripts(t *testing.T) {
 	for file, trace := range map[string]string{"empty-ir.txt": "", "email-noir.txt": "fred@example.com"} {
 		t.Run(file, func(t *testing.T) {
-			steps := readTranscript(t, file)
-			replayClient(t, NewClient(trace), steps)
-			replayClient(t, gosasl.NewAnonymousClient(trace), steps)
+			steps := mechtest.ReadTranscript(t, file)
+			mechtest.ReplayClient(t, NewClient(trace), steps)
+			mechtest.ReplayClient(t, gosasl.NewAnonymousClient(trace), steps)
 			a := &admit{}
 			s := NewServer(context.Background(), a)
-			if err := replayServer(t, s, steps); err != nil {
+			if err := mechtest.ReplayServer(t, s, steps); err != nil {
 				t.Fatal(err)
 			}
 			if len(a.traces) != 1 || a.traces[0] != trace {
