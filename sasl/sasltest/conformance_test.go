@@ -126,8 +126,7 @@ func (b *brokenServer) Next(resp []byte) ([]byte, bool, error) {
 		return nil, true, nil
 	case "panic-on-empty":
 		if len(resp) == 0 {
-			var m map[string]int
-			m["x"]++ // a nil-map write: the panic the check must catch
+			panic("broken server: empty response")
 		}
 	case "leak-secret":
 		_, done, err := b.ServerConversation.Next(resp)
