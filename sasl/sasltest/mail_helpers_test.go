@@ -69,42 +69,6 @@ func connState(conn net.Conn, addr string) *sasl.ConnState {
 	return sasl.ConnStateOf(conn, host, p)
 }
 
-// dialIMAP connects an imapclient over implicit TLS or STARTTLS and returns
-// it with the client's view of the connection (TLS state only for implicit
-// TLS: imapclient hides its STARTTLS connection).
-func dialIMAP(t testing.TB, ms *sasltest.MailServer, mode sasltest.TLSMode) (*imapclient.Client, *sasl.ConnState, string) {
-	t.Helper()
-	addr := ms.Addr(sasltest.ProtocolIMAP, mode)
-	var c *imapclient.Client
-	var cs *sasl.ConnState
-	var local string
-	if mode == sasltest.ImplicitTLS {
-		conn, err := tls.Dial("tcp", addr, ms.ClientTLSConfig())
-		if err != nil {
-			t.Fatalf("dial %s: %v", addr, err)
-		}
-		local = conn.LocalAddr().String()
-		cs = connState(conn, addr)
-		c = imapclient.New(conn, nil)
-	} else {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("dial %s: %v", addr, err)
-		}
-		local = conn.LocalAddr().String()
-		cs = connState(conn, addr)
-		c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: ms.ClientTLSConfig()})
-		if err != nil {
-			t.Fatalf("STARTTLS: %v", err)
-		}
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.WaitGreeting(); err != nil {
-		t.Fatalf("greeting: %v", err)
-	}
-	return c, cs, local
-}
-
 // popClient is a minimal POP3 client on net/textproto for the tests (the
 // project's POP3 client lives in adapters/pop3).
 type popClient struct {

@@ -20,7 +20,6 @@ import (
 // PLAIN and LOGIN through saslkit, three messages.
 type fuzzBackend struct {
 	reg *sasl.Registry
-	tls bool
 }
 
 func (b *fuzzBackend) greeting(*pop3Conn) string               { return "fuzz POP3 ready" }
