@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -14,34 +15,21 @@ import (
 // fails with ErrDone; success only when the verifier accepted exactly the
 // expected user and token, and that token was on the wire.
 func FuzzServerNext(f *testing.F) {
-	ir := goldenB64(f, "google-ir.b64")
+	ir := mechtest.GoldenBase64(f, "google-ir.b64")
 	f.Add(ir, []byte{})
-	f.Add(goldenB64(f, "microsoft-ir.b64"), []byte{})
+	f.Add(mechtest.GoldenBase64(f, "microsoft-ir.b64"), []byte{})
 	f.Add([]byte{}, ir)
 	f.Add([]byte("user=someuser@example.com\x01auth=bearer other\x01\x01"), []byte("\x01garbage"))
 	f.Add([]byte("user=someuser@example.com\x01auth=Basic abc\x01\x01"), []byte{})
 	f.Add([]byte("user=a\x01auth=Bearer t\x00\x01\x01"), []byte{})
 	f.Add([]byte("user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01x"), []byte{})
-	f.Add(goldenB64(f, "google-error-401.b64"), []byte{1})
+	f.Add(mechtest.GoldenBase64(f, "google-error-401.b64"), []byte{1})
 
 	const user, token = "someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		v := newTable(user, token)
 		s := NewServer(context.Background(), v, &ServerOptions{MaxSize: 4096})
-		var done bool
-		var err error
-		for _, msg := range [][]byte{first, second, {}} {
-			_, done, err = s.Next(msg)
-			if err != nil && !done {
-				t.Fatal("error without done")
-			}
-			if done {
-				break
-			}
-		}
-		if !done {
-			t.Fatal("exchange still open after three messages")
-		}
+		err := mechtest.Feed(t, s, first, second, []byte{})
 		id, ok := s.Identity()
 		if ok != (err == nil) {
 			t.Fatalf("identity ok=%v with err=%v", ok, err)
@@ -55,9 +43,7 @@ func FuzzServerNext(f *testing.F) {
 				t.Fatal("success without the token on the wire")
 			}
 		}
-		if _, d, e := s.Next(first); !d || !errors.Is(e, sasl.ErrDone) {
-			t.Fatal("Next after done did not fail with ErrDone")
-		}
+		mechtest.AssertDone(t, s, first)
 	})
 }
 
@@ -66,8 +52,8 @@ func FuzzServerNext(f *testing.F) {
 // an empty non-nil response and recorded, or the client cancels with a
 // malformed error and records nothing; any later challenge cancels.
 func FuzzClientNext(f *testing.F) {
-	f.Add(goldenB64(f, "google-error-401.b64"))
-	f.Add(goldenB64(f, "google-error-400.b64"))
+	f.Add(mechtest.GoldenBase64(f, "google-error-401.b64"))
+	f.Add(mechtest.GoldenBase64(f, "google-error-400.b64"))
 	f.Add([]byte(`{"status":401}`))
 	f.Add([]byte("null"))
 	f.Add([]byte{})

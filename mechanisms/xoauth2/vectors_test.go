@@ -7,6 +7,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -22,8 +23,8 @@ func TestInitialResponseVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := goldenB64(t, tt.b64)
-			if txt := golden(t, tt.txt); !bytes.Equal(want, txt) {
+			want := mechtest.GoldenBase64(t, tt.b64)
+			if txt := mechtest.Golden(t, tt.txt); !bytes.Equal(want, txt) {
 				t.Fatalf("published base64 and published text differ:\n%q\n%q", want, txt)
 			}
 			mech, ir, err := NewClient(tt.user, tt.token).Start()
@@ -33,7 +34,7 @@ func TestInitialResponseVectors(t *testing.T) {
 			if !bytes.Equal(ir, want) {
 				t.Fatalf("initial response\n got %q\nwant %q", ir, want)
 			}
-			if got := base64.StdEncoding.EncodeToString(ir); got != string(golden(t, tt.b64)) {
+			if got := base64.StdEncoding.EncodeToString(ir); got != string(mechtest.Golden(t, tt.b64)) {
 				t.Fatalf("base64 %s", got)
 			}
 			// The strict server reads the vector back.
@@ -62,7 +63,7 @@ func TestErrorBlobVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			blob := goldenB64(t, tt.file)
+			blob := mechtest.GoldenBase64(t, tt.file)
 			if bytes.HasSuffix(blob, []byte("\n")) != tt.nl {
 				t.Fatalf("trailing newline in %q: want %v", blob, tt.nl)
 			}
@@ -91,19 +92,19 @@ func TestErrorBlobVectors(t *testing.T) {
 // The server reproduces Gmail's current blob byte for byte, and the
 // documented one but for its trailing newline.
 func TestServerErrorBlobs(t *testing.T) {
-	ir := goldenB64(t, "google-ir.b64")
+	ir := mechtest.GoldenBase64(t, "google-ir.b64")
 	reject := func(te sasl.TokenError) sasl.TokenVerifier {
 		return sasl.TokenVerifierFunc(func(context.Context, sasl.TokenRequest) (sasl.Identity, error) {
 			return sasl.Identity{}, &te
 		})
 	}
 	ch, done, err := NewServer(context.Background(), reject(sasl.TokenError{Status: "400"}), GoogleServerOptions()).Next(ir)
-	if done || err != nil || !bytes.Equal(ch, goldenB64(t, "google-error-400.b64")) {
+	if done || err != nil || !bytes.Equal(ch, mechtest.GoldenBase64(t, "google-error-400.b64")) {
 		t.Fatalf("Gmail-style challenge %q done=%v err=%v", ch, done, err)
 	}
 	te := sasl.TokenError{Status: "401", Schemes: "bearer mac", Scope: "https://mail.google.com/"}
 	ch, _, _ = NewServer(context.Background(), reject(te), nil).Next(ir)
-	if want := bytes.TrimSuffix(goldenB64(t, "google-error-401.b64"), []byte("\n")); !bytes.Equal(ch, want) {
+	if want := bytes.TrimSuffix(mechtest.GoldenBase64(t, "google-error-401.b64"), []byte("\n")); !bytes.Equal(ch, want) {
 		t.Fatalf("documented challenge\n got %q\nwant %q", ch, want)
 	}
 }

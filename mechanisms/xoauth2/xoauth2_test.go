@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -86,7 +87,7 @@ func TestDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := exchange(t, n.Client, srv); res.serverErr != nil || !res.done {
+	if res := mechtest.Drive(t, Name, n.Client, srv); res.ServerErr != nil || !res.Done {
 		t.Fatalf("registry exchange: %+v", res)
 	}
 	if id, ok := srv.Identity(); !ok || id != (sasl.Identity{Mechanism: Name, Username: testUser}) {
@@ -163,8 +164,8 @@ func TestExchangeSuccess(t *testing.T) {
 	v := newTable(testUser, testToken)
 	s := NewServer(context.Background(), v, nil)
 	c := NewClient(testUser, testToken)
-	res := exchange(t, c, s)
-	if res.clientErr != nil || res.serverErr != nil || !res.done || res.rounds != 0 {
+	res := mechtest.Drive(t, Name, c, s)
+	if res.ClientErr != nil || res.ServerErr != nil || !res.Done || res.Rounds != 0 {
 		t.Fatalf("exchange %+v", res)
 	}
 	id, ok := s.Identity()
@@ -177,30 +178,20 @@ func TestExchangeSuccess(t *testing.T) {
 	assertDoneForever(t, s)
 }
 
-func assertDoneForever(t *testing.T, s sasl.Server) {
-	t.Helper()
-	for _, r := range [][]byte{nil, {}, {1}, validIR()} {
-		ch, done, err := s.Next(r)
-		if !errors.Is(err, sasl.ErrDone) || !done || ch != nil {
-			t.Fatalf("Next after done = %q, %v, %v; want ErrDone", ch, done, err)
-		}
-	}
-}
-
 func TestExchangeRejected(t *testing.T) {
 	v := newTable(testUser, "another-token")
 	s := NewServer(context.Background(), v, nil)
 	c := NewClient(testUser, testToken)
-	res := exchange(t, c, s)
-	if res.clientErr != nil || !res.done || res.rounds != 1 {
+	res := mechtest.Drive(t, Name, c, s)
+	if res.ClientErr != nil || !res.Done || res.Rounds != 1 {
 		t.Fatalf("exchange %+v", res)
 	}
-	if len(res.wire) != 3 || len(res.wire[2]) != 0 {
-		t.Fatalf("client's answer to the error challenge is %q, want empty", res.wire[2])
+	if len(res.Wire) != 3 || len(res.Wire[2]) != 0 {
+		t.Fatalf("client's answer to the error challenge is %q, want empty", res.Wire[2])
 	}
 	var se *sasl.TokenError
-	if !errors.As(res.serverErr, &se) || !errors.Is(res.serverErr, sasl.ErrAuthFailed) {
-		t.Fatalf("server error %v", res.serverErr)
+	if !errors.As(res.ServerErr, &se) || !errors.Is(res.ServerErr, sasl.ErrAuthFailed) {
+		t.Fatalf("server error %v", res.ServerErr)
 	}
 	var ce *sasl.TokenError
 	if !errors.As(sasl.FailureOf(c), &ce) {
@@ -413,26 +404,20 @@ func TestServerCredentials(t *testing.T) {
 func TestSecretHygiene(t *testing.T) {
 	const secret = "ya29.SECRET-token.value_1234567890"
 	ir := []byte("user=" + testUser + "\x01auth=Bearer " + secret + "\x01\x01")
-	forms := secretForms(secret, string(ir))
+	sec := mechtest.NewSecrets(secret, string(ir))
 	// The detector itself: an unredacted value is caught in each form.
-	for _, f := range forms {
-		if !leaks(fmt.Sprintf("%+v", struct{ T string }{f}), forms) {
+	for _, f := range sec.Forms() {
+		if sec.Find(fmt.Sprintf("%+v", struct{ T string }{f})) == "" {
 			t.Fatal("detector misses a form")
 		}
 	}
 
-	var texts []string
-	add := func(what string, v any) {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X"} {
-			texts = append(texts, what+" "+verb+": "+fmt.Sprintf(verb, v))
-		}
-	}
 	var errs []error
 	c := NewClient(testUser, secret)
-	add("client", c)
+	sec.Check(t, "client", c)
 	c.Start()
 	c.Next([]byte(`{"status":"401"}`))
-	add("client after failure", c)
+	sec.Check(t, "client after failure", c)
 	errs = append(errs, sasl.FailureOf(c))
 	_, err := c.Next([]byte(secret))
 	errs = append(errs, err)
@@ -470,21 +455,15 @@ func TestSecretHygiene(t *testing.T) {
 		errs = append(errs, err)
 		_, _, err = s.Next([]byte(secret))
 		errs = append(errs, err)
-		add("server", s)
+		sec.Check(t, "server", s)
 	}
 	for _, req := range seen {
-		add("TokenRequest", req)
+		sec.Check(t, "TokenRequest", req)
 	}
 	if len(seen) == 0 {
 		t.Fatal("verifier never called")
 	}
 	for _, err := range errs {
-		if err != nil {
-			add("error", err)
-			texts = append(texts, err.Error())
-		}
-	}
-	for _, text := range texts {
-		assertNoSecret(t, text[:strings.Index(text, ":")], text, forms)
+		sec.Check(t, "error", err)
 	}
 }
