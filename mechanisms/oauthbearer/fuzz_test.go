@@ -6,13 +6,14 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
 func addVectorSeeds(f *testing.F, add func(b []byte)) {
 	for _, name := range []string{"rfc7628-4.1-imap.b64", "rfc7628-4.1-smtp.b64", "rfc7628-4.3-ir.b64", "rfc7628-4.4-ir.b64",
 		"rfc7628-4.3-error.b64", "rfc7628-4.4-error.b64", "rfc7628-4.3-dummy.b64"} {
-		add(goldenB64(f, name))
+		add(mechtest.GoldenBase64(f, name))
 	}
 }
 
@@ -31,20 +32,7 @@ func FuzzServerNext(f *testing.F) {
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		v := newTable(testUser, testToken)
 		s := NewServer(context.Background(), v, &ServerOptions{Host: rfcHost, Port: 143, MaxSize: 4096})
-		var done bool
-		var err error
-		for _, msg := range [][]byte{first, second, {}} {
-			_, done, err = s.Next(msg)
-			if err != nil && !done {
-				t.Fatal("error without done")
-			}
-			if done {
-				break
-			}
-		}
-		if !done {
-			t.Fatal("exchange still open after three messages")
-		}
+		err := mechtest.Feed(t, s, first, second, []byte{})
 		id, ok := s.Identity()
 		if ok != (err == nil) {
 			t.Fatalf("identity ok=%v with err=%v", ok, err)
@@ -64,9 +52,7 @@ func FuzzServerNext(f *testing.F) {
 				t.Fatal("success without the token on the wire")
 			}
 		}
-		if _, d, e := s.Next(first); !d || !errors.Is(e, sasl.ErrDone) {
-			t.Fatal("Next after done did not fail with ErrDone")
-		}
+		mechtest.AssertDone(t, s, first)
 	})
 }
 

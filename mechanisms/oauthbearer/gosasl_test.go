@@ -7,6 +7,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -45,7 +46,7 @@ func TestGoSASLServerPanicsOnEmptyAnswer(t *testing.T) {
 // the protocol library abandons the exchange in the middle; go-imap v2 then
 // leaves AUTHENTICATE unfinished. Ours answers and records the error.
 func TestGoSASLClientDoesNotAnswer(t *testing.T) {
-	blob := goldenB64(t, "rfc7628-4.4-error.b64")
+	blob := mechtest.GoldenBase64(t, "rfc7628-4.4-error.b64")
 	theirs := gosasl.NewOAuthBearerClient(&gosasl.OAuthBearerOptions{Username: testUser, Token: testToken})
 	theirs.Start()
 	resp, err := theirs.Next(blob)

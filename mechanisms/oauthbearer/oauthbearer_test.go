@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -114,7 +115,7 @@ func TestDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := exchange(t, n.Client, srv); res.serverErr != nil || !res.done {
+	if res := mechtest.Drive(t, Name, n.Client, srv); res.ServerErr != nil || !res.Done {
 		t.Fatalf("registry exchange %+v", res)
 	}
 	if !bytes.Equal(mustIR(t, n.Client), validIR()) {
@@ -176,8 +177,8 @@ func TestClientChallengeHandling(t *testing.T) {
 func TestExchangeSuccess(t *testing.T) {
 	s := NewServer(context.Background(), newTable(testUser, testToken), &ServerOptions{Host: rfcHost, Port: 143})
 	c := NewClient(ClientOptions{Authzid: testUser, Token: testToken, Host: rfcHost, Port: 143})
-	res := exchange(t, c, s)
-	if res.clientErr != nil || res.serverErr != nil || !res.done || res.rounds != 0 {
+	res := mechtest.Drive(t, Name, c, s)
+	if res.ClientErr != nil || res.ServerErr != nil || !res.Done || res.Rounds != 0 {
 		t.Fatalf("exchange %+v", res)
 	}
 	id, ok := s.Identity()
@@ -187,30 +188,20 @@ func TestExchangeSuccess(t *testing.T) {
 	assertDoneForever(t, s)
 }
 
-func assertDoneForever(t *testing.T, s sasl.Server) {
-	t.Helper()
-	for _, r := range [][]byte{nil, {}, {1}, validIR()} {
-		ch, done, err := s.Next(r)
-		if !errors.Is(err, sasl.ErrDone) || !done || ch != nil {
-			t.Fatalf("Next after done = %q, %v, %v; want ErrDone", ch, done, err)
-		}
-	}
-}
-
 func TestExchangeRejected(t *testing.T) {
 	s := NewServer(context.Background(), newTable(testUser, "another"), nil)
 	c := NewClient(ClientOptions{Authzid: testUser, Token: testToken})
-	res := exchange(t, c, s)
-	if res.clientErr != nil || !res.done || res.rounds != 1 {
+	res := mechtest.Drive(t, Name, c, s)
+	if res.ClientErr != nil || !res.Done || res.Rounds != 1 {
 		t.Fatalf("exchange %+v", res)
 	}
-	if !bytes.Equal(res.wire[2], []byte{1}) {
-		t.Fatalf("answer to the error challenge %q, want 0x01", res.wire[2])
+	if !bytes.Equal(res.Wire[2], []byte{1}) {
+		t.Fatalf("answer to the error challenge %q, want 0x01", res.Wire[2])
 	}
 	want := sasl.TokenError{Mechanism: Name, Status: "invalid_token", Schemes: "bearer mac", Scope: "https://mail.example.com/"}
 	var se, ce *sasl.TokenError
-	if !errors.As(res.serverErr, &se) || *se != want {
-		t.Fatalf("server error %#v", res.serverErr)
+	if !errors.As(res.ServerErr, &se) || *se != want {
+		t.Fatalf("server error %#v", res.ServerErr)
 	}
 	if !errors.As(sasl.FailureOf(c), &ce) || *ce != want {
 		t.Fatalf("client recorded %#v", sasl.FailureOf(c))
@@ -487,28 +478,21 @@ func TestServerCredentials(t *testing.T) {
 func TestSecretHygiene(t *testing.T) {
 	const secret = "SECRET-token.value_1234567890"
 	ir := []byte("n,a=" + testUser + ",\x01auth=Bearer " + secret + "\x01\x01")
-	forms := secretForms(secret, string(ir))
-	for _, f := range forms {
-		if !leaks(fmt.Sprintf("%+v", struct{ T string }{f}), forms) {
+	sec := mechtest.NewSecrets(secret, string(ir))
+	for _, f := range sec.Forms() {
+		if sec.Find(fmt.Sprintf("%+v", struct{ T string }{f})) == "" {
 			t.Fatal("detector misses a form")
 		}
 	}
 
-	var texts []string
-	add := func(v any) {
-		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X"} {
-			texts = append(texts, fmt.Sprintf(verb, v))
-		}
-	}
 	var errs []error
 	opts := ClientOptions{Authzid: testUser, Token: secret, Host: rfcHost, Port: 143}
-	add(opts)
-	add(&opts)
+	sec.Check(t, "options", opts, &opts)
 	c := NewClient(opts)
-	add(c)
+	sec.Check(t, "client", c)
 	c.Start()
 	c.Next([]byte(`{"status":"invalid_token"}`))
-	add(c)
+	sec.Check(t, "client after failure", c)
 	errs = append(errs, sasl.FailureOf(c))
 	_, err := c.Next([]byte(secret))
 	errs = append(errs, err)
@@ -519,7 +503,7 @@ func TestSecretHygiene(t *testing.T) {
 	for _, bad := range []ClientOptions{{Token: secret + " "}, {Token: secret + "\x01"}, {Token: secret, Host: "a b"}, {Token: secret, Authzid: "\x00"}} {
 		_, _, err := NewClient(bad).Start()
 		errs = append(errs, err)
-		add(bad)
+		sec.Check(t, "options", bad)
 	}
 
 	var seen []sasl.TokenRequest
@@ -548,21 +532,15 @@ func TestSecretHygiene(t *testing.T) {
 		errs = append(errs, err)
 		_, _, err = s.Next([]byte(secret))
 		errs = append(errs, err)
-		add(s)
+		sec.Check(t, "server", s)
 	}
 	if len(seen) == 0 {
 		t.Fatal("verifier never called")
 	}
 	for _, req := range seen {
-		add(req)
+		sec.Check(t, "TokenRequest", req)
 	}
 	for _, err := range errs {
-		if err != nil {
-			add(err)
-			texts = append(texts, err.Error())
-		}
-	}
-	for _, text := range texts {
-		assertNoSecret(t, "output", text, forms)
+		sec.Check(t, "error", err)
 	}
 }

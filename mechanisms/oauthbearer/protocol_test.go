@@ -2,134 +2,46 @@ package oauthbearer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
-	gosasl "github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
-// transcript is a goroutine-safe debug writer.
-type transcript struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// startIMAP starts a go-imap server that offers OAUTHBEARER only, knows its
+// own host and port (as the descriptor's server learns them from the
+// sasl.ConnState), and serves an in-memory mailbox once authenticated.
+func startIMAP(t *testing.T, v sasl.TokenVerifier) *mechtest.IMAP {
+	return startIMAPWith(t, v, listenerOptions)
 }
 
-func (w *transcript) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *transcript) lines() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Split(w.b.String(), "\r\n")
-}
-
-// mapped runs a saslkit server conversation inside a protocol server: it
-// maps the conversation's errors to the protocol's "authentication failed"
-// (go-imap and go-smtp would report any other error as a server fault) and
-// reports the outcome.
-type mapped struct {
-	conv    sasl.ServerConversation
-	failure error
-	outcome chan<- error
-	onOK    func(sasl.Identity)
-}
-
-func (m *mapped) Next(resp []byte) ([]byte, bool, error) {
-	ch, done, err := m.conv.Next(resp)
-	switch {
-	case err != nil:
-		m.outcome <- err
-		return nil, true, m.failure
-	case done:
-		id, _ := m.conv.Identity()
-		m.onOK(id)
-		m.outcome <- nil
-	}
-	return ch, done, nil
-}
-
-// imapSession authenticates with OAUTHBEARER only, then serves an in-memory
-// mailbox.
-type imapSession struct {
-	*imapmemserver.UserSession // nil until authenticated
-	user                       *imapmemserver.User
-	verifier                   sasl.TokenVerifier
-	opts                       *ServerOptions
-	outcome                    chan<- error
-}
-
-func (s *imapSession) Login(string, string) error       { return imapserver.ErrAuthFailed }
-func (s *imapSession) AuthenticateMechanisms() []string { return []string{Name} }
-func (s *imapSession) Authenticate(mech string) (gosasl.Server, error) {
-	if mech != Name {
-		return nil, imapserver.ErrAuthFailed
-	}
-	return &mapped{
-		conv:    NewServer(context.Background(), s.verifier, s.opts),
-		failure: imapserver.ErrAuthFailed,
-		outcome: s.outcome,
-		onOK:    func(sasl.Identity) { s.UserSession = imapmemserver.NewUserSession(s.user) },
-	}, nil
-}
-
-func startIMAP(t *testing.T, v sasl.TokenVerifier) (addr string, outcome <-chan error, log *transcript) {
-	t.Helper()
-	return startIMAPOn(t, v, func(addr string) *ServerOptions { return listenerOptions(t, addr) })
-}
-
-func startIMAPOn(t *testing.T, v sasl.TokenVerifier, optsFor func(addr string) *ServerOptions) (addr string, outcome <-chan error, log *transcript) {
-	t.Helper()
-	var opts *ServerOptions
-	ch := make(chan error, 4)
-	user := imapmemserver.NewUser(testUser, "")
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	tr := &transcript{}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &imapSession{user: user, verifier: v, opts: opts, outcome: ch}, nil, nil
+// startIMAPWith is startIMAP with the server options optsFor makes of the
+// connection.
+func startIMAPWith(t *testing.T, v sasl.TokenVerifier, optsFor func(conn *sasl.ConnState) *ServerOptions) *mechtest.IMAP {
+	return mechtest.StartIMAP(t, mechtest.IMAPOptions{
+		Mechanism: Name,
+		User:      testUser,
+		NewServer: func(ctx context.Context, conn *sasl.ConnState) sasl.ServerConversation {
+			return NewServer(ctx, v, optsFor(conn))
 		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapSASLIR: {}},
-		InsecureAuth: true,
-		DebugWriter:  tr,
-		Logger:       discardLogger(),
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = optsFor(ln.Addr().String())
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), ch, tr
 }
 
-// listenerOptions are the server options of a server listening on addr.
-func listenerOptions(t *testing.T, addr string) *ServerOptions {
-	t.Helper()
-	host, port := splitAddr(t, addr)
-	return &ServerOptions{Host: host, Port: port}
+// listenerOptions are the options of a server that knows the host and port
+// it listens on.
+func listenerOptions(conn *sasl.ConnState) *ServerOptions {
+	return &ServerOptions{Host: conn.Host, Port: conn.Port}
 }
 
 // clientFor returns a client that names the server at addr, as a client
@@ -153,26 +65,24 @@ func splitAddr(t *testing.T, addr string) (string, int) {
 	return host, port
 }
 
-func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
-
 func TestIMAPSuccessInOneRoundTrip(t *testing.T) {
-	addr, outcome, tr := startIMAP(t, newTable(testUser, testToken))
-	c, err := imapclient.DialInsecure(addr, nil)
+	srv := startIMAP(t, newTable(testUser, testToken))
+	c, err := imapclient.DialInsecure(srv.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Authenticate(clientFor(t, addr, testToken)); err != nil {
+	if err := c.Authenticate(clientFor(t, srv.Addr, testToken)); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
-	if err := <-outcome; err != nil {
+	if err := srv.Outcome(t); err != nil {
 		t.Fatalf("server: %v", err)
 	}
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatalf("SELECT after authentication: %v", err)
 	}
 	var auth, cont int
-	for _, l := range tr.lines() {
+	for _, l := range srv.Log.Lines() {
 		if strings.Contains(l, "AUTHENTICATE OAUTHBEARER ") {
 			auth++
 		}
@@ -186,27 +96,27 @@ func TestIMAPSuccessInOneRoundTrip(t *testing.T) {
 }
 
 func TestIMAPRejectedStaysInSync(t *testing.T) {
-	addr, outcome, tr := startIMAP(t, newTable(testUser, "the-right-token"))
-	c, err := imapclient.DialInsecure(addr, nil)
+	srv := startIMAP(t, newTable(testUser, "the-right-token"))
+	c, err := imapclient.DialInsecure(srv.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	sc := clientFor(t, addr, testToken)
+	sc := clientFor(t, srv.Addr, testToken)
 	err = c.Authenticate(sc)
 	var ie *imap.Error
 	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeAuthenticationFailed {
 		t.Fatalf("Authenticate: %v", err)
 	}
 	var te *sasl.TokenError
-	if !errors.As(<-outcome, &te) || te.Status != "invalid_token" {
+	if !errors.As(srv.Outcome(t), &te) || te.Status != "invalid_token" {
 		t.Fatal("server did not fail with the token error")
 	}
 	if !errors.As(sasl.FailureOf(sc), &te) || te.Status != "invalid_token" || te.Scope != "https://mail.example.com/" || te.Schemes != "bearer mac" {
 		t.Fatalf("client recorded %v", sasl.FailureOf(sc))
 	}
 	// The error challenge was answered with AQ== (0x01).
-	lines := tr.lines()
+	lines := srv.Log.Lines()
 	answered := false
 	for i, l := range lines {
 		if strings.HasPrefix(l, "+ ") && i+1 < len(lines) {
@@ -219,28 +129,28 @@ func TestIMAPRejectedStaysInSync(t *testing.T) {
 	if err := c.Noop().Wait(); err != nil {
 		t.Fatalf("NOOP after rejection: %v", err)
 	}
-	if err := c.Authenticate(clientFor(t, addr, "the-right-token")); err != nil {
+	if err := c.Authenticate(clientFor(t, srv.Addr, "the-right-token")); err != nil {
 		t.Fatalf("second attempt: %v", err)
 	}
-	if err := <-outcome; err != nil {
+	if err := srv.Outcome(t); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // A client that names another server is refused without a challenge.
 func TestIMAPWrongServer(t *testing.T) {
-	addr, outcome, _ := startIMAPOn(t, newTable(testUser, testToken), func(addr string) *ServerOptions {
+	srv := startIMAPWith(t, newTable(testUser, testToken), func(*sasl.ConnState) *ServerOptions {
 		return &ServerOptions{Host: "imap.example.net"}
 	})
-	c, err := imapclient.DialInsecure(addr, nil)
+	c, err := imapclient.DialInsecure(srv.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Authenticate(clientFor(t, addr, testToken)); err == nil {
+	if err := c.Authenticate(clientFor(t, srv.Addr, testToken)); err == nil {
 		t.Fatal("authenticated against the wrong host")
 	}
-	if err := <-outcome; !errors.Is(err, ErrWrongServer) {
+	if err := srv.Outcome(t); !errors.Is(err, ErrWrongServer) {
 		t.Fatalf("server: %v", err)
 	}
 	if err := c.Noop().Wait(); err != nil {
@@ -248,78 +158,33 @@ func TestIMAPWrongServer(t *testing.T) {
 	}
 }
 
-// smtpSession authenticates with OAUTHBEARER only and accepts mail once
-// authenticated.
-type smtpSession struct {
-	verifier sasl.TokenVerifier
-	opts     *ServerOptions
-	outcome  chan<- error
-	authed   bool
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{Name} }
-func (s *smtpSession) Auth(mech string) (gosasl.Server, error) {
-	return &mapped{
-		conv:    NewServer(context.Background(), s.verifier, s.opts),
-		failure: smtp.ErrAuthFailed,
-		outcome: s.outcome,
-		onOK:    func(sasl.Identity) { s.authed = true },
-	}, nil
-}
-func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
-	if !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	return nil
-}
-func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *smtpSession) Data(r io.Reader) error {
-	_, err := io.Copy(io.Discard, r)
-	return err
-}
-func (s *smtpSession) Reset()        {}
-func (s *smtpSession) Logout() error { return nil }
-
-func startSMTP(t *testing.T, v sasl.TokenVerifier) (addr string, outcome <-chan error) {
-	t.Helper()
-	ch := make(chan error, 4)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := listenerOptions(t, ln.Addr().String())
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{verifier: v, opts: opts, outcome: ch}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.MaxLineLength = 12288
-	srv.ErrorLog = discardLogger()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), ch
+// startSMTP starts a go-smtp server that offers OAUTHBEARER only, knows its
+// own host and port, and accepts mail once authenticated.
+func startSMTP(t *testing.T, v sasl.TokenVerifier) *mechtest.SMTP {
+	return mechtest.StartSMTP(t, mechtest.SMTPOptions{
+		Mechanism: Name,
+		NewServer: func(ctx context.Context, conn *sasl.ConnState) sasl.ServerConversation {
+			return NewServer(ctx, v, listenerOptions(conn))
+		},
+	})
 }
 
 func TestSMTPSuccessInOneRoundTrip(t *testing.T) {
-	addr, outcome := startSMTP(t, newTable(testUser, testToken))
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	tr := &transcript{}
+	srv := startSMTP(t, newTable(testUser, testToken))
+	c := srv.Dial(t)
+	tr := &mechtest.Log{}
 	c.DebugWriter = tr
-	if err := c.Auth(clientFor(t, addr, testToken)); err != nil {
+	if err := c.Auth(clientFor(t, srv.Addr, testToken)); err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
-	if err := <-outcome; err != nil {
+	if err := srv.Outcome(t); err != nil {
 		t.Fatalf("server: %v", err)
 	}
 	if err := c.Mail(testUser, nil); err != nil {
 		t.Fatalf("MAIL after authentication: %v", err)
 	}
 	var auth, cont int
-	for _, l := range tr.lines() {
+	for _, l := range tr.Lines() {
 		if strings.HasPrefix(l, "AUTH OAUTHBEARER ") {
 			auth++
 		}
@@ -333,29 +198,25 @@ func TestSMTPSuccessInOneRoundTrip(t *testing.T) {
 }
 
 func TestSMTPRejectedStaysInSync(t *testing.T) {
-	addr, outcome := startSMTP(t, newTable(testUser, "the-right-token"))
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	tr := &transcript{}
+	srv := startSMTP(t, newTable(testUser, "the-right-token"))
+	c := srv.Dial(t)
+	tr := &mechtest.Log{}
 	c.DebugWriter = tr
-	sc := clientFor(t, addr, testToken)
-	err = c.Auth(sc)
+	sc := clientFor(t, srv.Addr, testToken)
+	err := c.Auth(sc)
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 535 {
 		t.Fatalf("Auth: %v", err)
 	}
 	var te *sasl.TokenError
-	if !errors.As(<-outcome, &te) {
+	if !errors.As(srv.Outcome(t), &te) {
 		t.Fatal("server did not fail with the token error")
 	}
 	if !errors.As(sasl.FailureOf(sc), &te) || te.Status != "invalid_token" || te.Scope != "https://mail.example.com/" {
 		t.Fatalf("client recorded %v", sasl.FailureOf(sc))
 	}
 	// One error challenge, answered with AQ== (0x01).
-	lines := tr.lines()
+	lines := tr.Lines()
 	challenges := 0
 	for i, l := range lines {
 		if strings.HasPrefix(l, "334 ") {
@@ -380,8 +241,8 @@ func TestSMTPRejectedStaysInSync(t *testing.T) {
 // "334 " and sends its message after it. go-smtp's client always sends the
 // initial response, so this speaks SMTP directly.
 func TestSMTPWithoutInitialResponse(t *testing.T) {
-	addr, outcome := startSMTP(t, newTable(testUser, testToken))
-	conn, err := net.Dial("tcp", addr)
+	srv := startSMTP(t, newTable(testUser, testToken))
+	conn, err := net.Dial("tcp", srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +268,7 @@ func TestSMTPWithoutInitialResponse(t *testing.T) {
 	if l := reply(); l != "334 \r\n" {
 		t.Fatalf("continuation %q, want an empty one", l)
 	}
-	_, ir, err := clientFor(t, addr, testToken).Start()
+	_, ir, err := clientFor(t, srv.Addr, testToken).Start()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +276,7 @@ func TestSMTPWithoutInitialResponse(t *testing.T) {
 	if l := reply(); !strings.HasPrefix(l, "235 ") {
 		t.Fatalf("reply %q", l)
 	}
-	if err := <-outcome; err != nil {
+	if err := srv.Outcome(t); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/mechtest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -26,15 +27,15 @@ func TestRFC7628Section41(t *testing.T) {
 		file string
 	}{{143, "rfc7628-4.1-imap"}, {587, "rfc7628-4.1-smtp"}} {
 		t.Run(tt.file, func(t *testing.T) {
-			want := goldenB64(t, tt.file+".b64")
-			if txt := golden(t, tt.file+".txt"); !bytes.Equal(want, txt) {
+			want := mechtest.GoldenBase64(t, tt.file+".b64")
+			if txt := mechtest.Golden(t, tt.file+".txt"); !bytes.Equal(want, txt) {
 				t.Fatalf("RFC base64 and RFC text differ:\n%q\n%q", want, txt)
 			}
 			_, ir, err := NewClient(ClientOptions{Authzid: rfcUser, Token: rfcToken, Host: rfcHost, Port: tt.port}).Start()
 			if err != nil || !bytes.Equal(ir, want) {
 				t.Fatalf("NewClient IR\n got %q\nwant %q (%v)", ir, want, err)
 			}
-			if got := base64.StdEncoding.EncodeToString(ir); got != string(golden(t, tt.file+".b64")) {
+			if got := base64.StdEncoding.EncodeToString(ir); got != string(mechtest.Golden(t, tt.file+".b64")) {
 				t.Fatalf("base64 %s", got)
 			}
 			c, err := Mechanism().NewClient(&sasl.ClientParams{
@@ -73,12 +74,12 @@ func TestRFC7628Section41(t *testing.T) {
 // the RFC's challenge byte for byte; the client parses it (openid
 // configuration included) and answers the RFC's dummy response.
 func TestRFC7628Section43(t *testing.T) {
-	ir := goldenB64(t, "rfc7628-4.3-ir.b64")
-	if txt := golden(t, "rfc7628-4.3-ir.txt"); !bytes.Equal(ir, txt) {
+	ir := mechtest.GoldenBase64(t, "rfc7628-4.3-ir.b64")
+	if txt := mechtest.Golden(t, "rfc7628-4.3-ir.txt"); !bytes.Equal(ir, txt) {
 		t.Fatalf("RFC base64 and RFC text differ")
 	}
-	blob := goldenB64(t, "rfc7628-4.3-error.b64")
-	dummy := goldenB64(t, "rfc7628-4.3-dummy.b64")
+	blob := mechtest.GoldenBase64(t, "rfc7628-4.3-error.b64")
+	dummy := mechtest.GoldenBase64(t, "rfc7628-4.3-dummy.b64")
 	if !bytes.Equal(dummy, []byte{1}) {
 		t.Fatalf("dummy %q", dummy)
 	}
@@ -114,8 +115,8 @@ func TestRFC7628Section43(t *testing.T) {
 // header; the strict server refuses it without asking the verifier. Its
 // error challenge parses, and the server reproduces it byte for byte.
 func TestRFC7628Section44(t *testing.T) {
-	ir := goldenB64(t, "rfc7628-4.4-ir.b64")
-	if txt := golden(t, "rfc7628-4.4-ir.txt"); !bytes.Equal(ir, txt) {
+	ir := mechtest.GoldenBase64(t, "rfc7628-4.4-ir.b64")
+	if txt := mechtest.Golden(t, "rfc7628-4.4-ir.txt"); !bytes.Equal(ir, txt) {
 		t.Fatalf("RFC base64 and RFC text differ")
 	}
 	v := newTable("someuser@example.com", "vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg==")
@@ -128,7 +129,7 @@ func TestRFC7628Section44(t *testing.T) {
 		t.Fatal("malformed header reached the verifier")
 	}
 
-	blob := goldenB64(t, "rfc7628-4.4-error.b64")
+	blob := mechtest.GoldenBase64(t, "rfc7628-4.4-error.b64")
 	want := sasl.TokenError{Mechanism: Name, Status: "invalid_token", Schemes: "bearer mac", Scope: "https://mail.example.com/"}
 	c := NewClient(ClientOptions{Authzid: "someuser@example.com", Token: "t"})
 	c.Start()
