@@ -114,9 +114,10 @@ type MailOptions struct {
 	// then the server closes the connection. The check runs at every
 	// command and on a timer.
 	KeepSessionsPastExpiry bool
-	// IdleTimeout bounds the wait for a client's next line; 0 means
-	// DefaultIdleTimeout. (go-imap's server applies its own limits on
-	// top: 30 s before authentication, 35 min after.)
+	// IdleTimeout bounds the wait for an SMTP or POP3 client's next line
+	// and for a TLS handshake; 0 means DefaultIdleTimeout. The IMAP
+	// server applies go-imap's own limits: 30 s before authentication,
+	// 35 min after (enough for IDLE).
 	IdleTimeout time.Duration
 	// MinTLSVersion and MaxTLSVersion bound the TLS versions the
 	// listeners accept (crypto/tls constants); zero means TLS 1.2 and
@@ -356,6 +357,11 @@ func (m *MailServer) closeListeners() {
 		}
 	}
 }
+
+// maxTranscripts is how many transcripts a MailServer keeps; beyond it
+// the oldest finished ones are dropped, so a long-running sandbox does not
+// grow without bound.
+const maxTranscripts = 1000
 
 // discardLogger swallows the protocol libraries' logs, which may quote
 // client input.

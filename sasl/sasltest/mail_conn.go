@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,11 @@ func (m *MailServer) newMailConn(p Protocol, mode TLSMode, c net.Conn) *mailConn
 	mc.id = m.nextID
 	mc.tr = newTranscriptLog(mc.id, p, mode, c.RemoteAddr().String())
 	m.conns[mc.id] = mc
+	if len(m.logs) >= maxTranscripts {
+		if i := slices.IndexFunc(m.logs, func(l *transcriptLog) bool { return l.isClosed() }); i >= 0 {
+			m.logs = slices.Delete(m.logs, i, i+1)
+		}
+	}
 	m.logs = append(m.logs, mc.tr)
 	return mc
 }
@@ -385,10 +391,10 @@ func (r *lineReader) line() (b []byte, long bool, err error) {
 func (mc *mailConn) clientPump() {
 	r := newLineReader(mc.client)
 	st := &clientState{}
+	// No read deadline here: each protocol server applies its own (go-imap
+	// 30 s before authentication and 35 min after, go-smtp and POP3
+	// IdleTimeout) and closes the link, which ends this pump.
 	for {
-		if mc.ms.idle > 0 {
-			_ = mc.client.SetReadDeadline(time.Now().Add(mc.ms.idle))
-		}
 		if st.raw > 0 {
 			n := min(st.raw, int64(maxFrontLine))
 			buf := make([]byte, n)

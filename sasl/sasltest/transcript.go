@@ -136,6 +136,12 @@ func (t *transcriptLog) close() {
 	close(t.done)
 }
 
+func (t *transcriptLog) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
 func (t *transcriptLog) snapshot() Transcript {
 	t.mu.Lock()
 	defer t.mu.Unlock()
