@@ -881,3 +881,10 @@ func (mc *mailConn) serverLine(text []byte) (rec string, waiter *awaitReply, ok 
 	}
 	return rec, a, positive
 }
+
+// Format prints the connection's protocol and identity, never the key of
+// its token.
+func (mc *mailConn) Format(f fmt.State, verb rune) {
+	user, _ := mc.authenticatedUser()
+	redact.Format(f, verb, fmt.Sprintf("sasltest.mailConn{ID:%d Protocol:%s Mode:%s User:%q}", mc.id, mc.proto, mc.mode, user))
+}

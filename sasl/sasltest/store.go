@@ -402,3 +402,8 @@ func crlf(msg []byte) []byte {
 	}
 	return out
 }
+
+// Format prints the account's name, never its password or keys.
+func (u *storeUser) Format(f fmt.State, verb rune) {
+	redact.Format(f, verb, fmt.Sprintf("sasltest.storeUser{Name:%q}", u.name))
+}
