@@ -100,8 +100,11 @@ type flight struct {
 // Cache puts a Fetcher behind a cache that serves tokens to many goroutines.
 // It implements sasl.TokenSource and sasl.TokenInvalidator.
 //
-//   - A valid cached token is returned with one atomic load: no lock, no
-//     allocation.
+//   - A valid cached token is returned with atomic loads only: no lock, no
+//     allocation. A cache read more than 64 times a second stops reading
+//     the wall clock on every call and uses a reading refreshed every
+//     100 ms by a goroutine that exits once reads stop; it is trusted only
+//     more than a second away from the refresh deadline.
 //   - When the token enters its refresh margin, one caller starts a refresh
 //     in the background and every caller keeps getting the current token.
 //   - A token with less than MinValidity left (or past its expiry) is never
@@ -122,8 +125,9 @@ type Cache struct {
 	f   Fetcher
 	cur atomic.Pointer[entry]
 	now func() time.Time
-	// realClock: now is time.Now, called directly on the hot path.
+	// realClock: now is time.Now; the hot path may then use coarse.
 	realClock bool
+	coarse    coarseClock
 	opts      CacheOptions
 	pol       RetryPolicy
 	log       *slog.Logger
@@ -196,7 +200,14 @@ func (c *Cache) Token(ctx context.Context) (*oauth2.Token, error) {
 		}
 		var now int64
 		if c.realClock {
-			now = time.Now().UnixNano()
+			n, coarse := c.coarse.read()
+			if coarse {
+				if n < e.softAt-int64(coarseSlack) {
+					return e.tok, nil
+				}
+				n = time.Now().UnixNano() // near a deadline: be exact
+			}
+			now = n
 		} else {
 			now = c.now().UnixNano()
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,25 @@ func TestCachedTokenZeroAllocs(t *testing.T) {
 func BenchmarkCachedToken(b *testing.B) {
 	b.Run("impl=saslkit.Cache", func(b *testing.B) {
 		c := NewCache(Static(validToken()), nil)
+		ctx := context.Background()
+		if _, err := c.Token(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Token(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("impl=saslkit.Cache,clock=exact", func(b *testing.B) {
+		// Now set: every read consults the clock, as a cache read fewer
+		// than 64 times a second does.
+		c := NewCache(Static(validToken()), &CacheOptions{Now: time.Now})
 		ctx := context.Background()
 		if _, err := c.Token(ctx); err != nil {
 			b.Fatal(err)
@@ -118,4 +138,60 @@ func BenchmarkRefreshStorm(b *testing.B) {
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "storm-ns")
 	b.ReportMetric(float64(rtt.Nanoseconds()), "rtt-ns")
 	b.ReportMetric(float64(total)/float64(b.N)/float64(rtt), "storm/rtt")
+}
+
+// TestCoarseClockLifecycle checks that a busy cache switches to the coarse
+// clock and that the ticker goroutine stops once reads stop.
+func TestCoarseClockLifecycle(t *testing.T) {
+	c := NewCache(Static(validToken()), nil)
+	ctx := context.Background()
+	for range 10 * coarseHotCalls {
+		if _, err := c.Token(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.coarse.running.Load() {
+		// A second boundary can reset the count once; go on reading.
+		for range 2 * coarseHotCalls {
+			mustToken(t, c)
+		}
+	}
+	if !c.coarse.running.Load() {
+		t.Fatal("coarse clock not started by a busy cache")
+	}
+	if n, coarse := c.coarse.read(); !coarse || n == 0 {
+		t.Fatal("busy cache still reads the wall clock")
+	}
+	// Idle: the ticker exits (the wait is a hang guard, not a bound).
+	deadline := time.Now().Add(30 * time.Second)
+	for c.coarse.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("coarse clock ticker did not stop after reads stopped")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c.coarse.now.Load() != 0 {
+		t.Fatal("stale coarse reading left after the ticker stopped")
+	}
+}
+
+// TestCoarseClockNearDeadline: a coarse reading within coarseSlack of the
+// refresh deadline (or past it) is not trusted; the real clock decides.
+func TestCoarseClockNearDeadline(t *testing.T) {
+	var fetches atomic.Int64
+	c := NewCache(FetcherFunc(func(ctx context.Context) (*oauth2.Token, error) {
+		fetches.Add(1)
+		return &oauth2.Token{AccessToken: "t", Expiry: time.Now().Add(time.Hour)}, nil
+	}), nil)
+	mustToken(t, c)
+	e := c.cur.Load()
+	// A (pretend) coarse reading past the refresh deadline: the real clock
+	// says the token is fresh, so no refresh starts.
+	c.coarse.now.Store(e.softAt + int64(time.Second))
+	mustToken(t, c)
+	waitIdle(c)
+	if fetches.Load() != 1 {
+		t.Fatalf("%d fetches: a coarse reading near the deadline was trusted", fetches.Load())
+	}
+	c.coarse.now.Store(0)
 }
