@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -21,8 +22,9 @@ import (
 type OAuth2Source struct {
 	src oauth2.TokenSource
 
-	mu   sync.Mutex
-	call *flight // the Token() call in progress, if any
+	mu    sync.Mutex
+	call  *flight      // the Token() call in progress, if any
+	joins atomic.Int64 // callers that joined a call in progress (for tests)
 }
 
 var (
@@ -57,6 +59,8 @@ func (s *OAuth2Source) Fetch(ctx context.Context) (*oauth2.Token, error) {
 		call = &flight{done: make(chan struct{})}
 		s.call = call
 		go s.run(call)
+	} else {
+		s.joins.Add(1)
 	}
 	s.mu.Unlock()
 	select {

@@ -52,6 +52,9 @@ func TestFromOAuth2ReturnsOnCancel(t *testing.T) {
 		tok, _ := a.Token(context.Background())
 		got <- tok
 	}()
+	for a.joins.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	close(src.release)
 	if tok := <-got; tok == nil || tok.AccessToken != "at" {
 		t.Fatal("joined call got no token")
