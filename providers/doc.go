@@ -16,7 +16,14 @@
 //   - RefreshFetcher: the refresh_token grant over any oauth2.Config,
 //     keeping the refresh token in a TokenStore and persisting a rotated one
 //     before the new access token is handed to anyone.
+//   - NewServiceAccount: Google service accounts with domain-wide
+//     delegation, one DelegatedUser per impersonated mailbox.
+//   - NewClientCredentials: the client credentials grant (Microsoft 365
+//     app-only access, MicrosoftAppOnly), with a secret or a certificate.
+//   - NewExec: a helper command that prints a token.
 //   - FromOAuth2 and ToOAuth2: bridges to and from golang.org/x/oauth2.
+//
+// AuthCodeFlow and DeviceFlow obtain the first refresh token interactively.
 //
 // Token stores (TokenStore): MemoryStore and FileStore, the latter with
 // atomic writes and an advisory file lock so that processes sharing the
