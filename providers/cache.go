@@ -415,6 +415,9 @@ func (c *Cache) fetchOnce(ctx context.Context) (tok *oauth2.Token, err error) {
 			tok, err = nil, fmt.Errorf("providers: token fetcher panicked (%T)", r)
 		}
 	}()
+	if c.f == nil {
+		return nil, fmt.Errorf("%w: nil Fetcher", ErrInvalidConfig)
+	}
 	tok, err = c.f.Fetch(ctx)
 	err = TokenEndpointError(err)
 	if err == nil && (tok == nil || tok.AccessToken == "") {

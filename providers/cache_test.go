@@ -547,3 +547,9 @@ func TestCacheFarFutureExpiry(t *testing.T) {
 		t.Fatalf("%d fetches for a far-future token, want 1", n.Load())
 	}
 }
+
+func TestCacheNilFetcher(t *testing.T) {
+	if _, err := NewCache(nil, nil).Token(context.Background()); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("err = %v", err)
+	}
+}
