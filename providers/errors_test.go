@@ -110,6 +110,9 @@ func TestSecretHygiene(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	errs = append(errs, err)
+	if strings.Contains(err.Error(), "persist lost") {
+		t.Error("a plain revocation reported as a lost persist")
+	}
 	var oe *OAuthError
 	if !errors.As(err, &oe) || !strings.Contains(oe.Description, "[REDACTED]") {
 		t.Fatalf("description not redacted: %#v", oe)

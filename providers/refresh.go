@@ -207,9 +207,26 @@ func (f *RefreshFetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("%w: no refresh token stored for account %q", ErrReauthRequired, f.account)
 	}
 
+	j, _ := f.store.(refreshJournal)
+	var interruptedAt time.Time
+	interrupted := false
+	if j != nil {
+		interruptedAt, interrupted = j.interruptedRefresh(f.account, base.RefreshToken)
+		j.beginRefresh(f.account, base.RefreshToken, f.opts.Now())
+	}
 	resp, err := f.request(ctx, base.RefreshToken)
 	if err != nil {
+		if j != nil {
+			j.endRefresh(f.account)
+		}
 		if errors.Is(err, ErrReauthRequired) {
+			if interrupted {
+				f.log.Error("providers: persist lost: a refresh with this refresh token started earlier and its result was never saved "+
+					"(the process stopped between the token response and the save); the rotated refresh token is gone",
+					slog.Time("started", interruptedAt))
+				err = fmt.Errorf("%w (persist lost: a refresh started at %s was interrupted before its result was saved)",
+					err, interruptedAt.Format(time.RFC3339))
+			}
 			f.onRejected(ctx, base, pending != nil, err)
 		}
 		return nil, err
@@ -242,6 +259,9 @@ func (f *RefreshFetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 		f.log.Error("providers: refreshed token not persisted; keeping it in memory",
 			slog.Bool("rotated", rotated), slog.String("error", serr.Error()))
 		return copyToken(tok), &PersistError{Account: f.account, Err: serr}
+	}
+	if j != nil {
+		j.endRefresh(f.account)
 	}
 	f.mu.Lock()
 	f.pending, f.last = nil, tok

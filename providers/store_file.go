@@ -437,3 +437,53 @@ func (s *FileStore) Format(f fmt.State, verb rune) {
 
 // String describes the store.
 func (s *FileStore) String() string { return fmt.Sprint(s) }
+
+// refreshJournal is implemented by stores that survive the process: it
+// records that a refresh was started with a given refresh token, so that
+// after a crash between the token response and the save, the next
+// invalid_grant can be told apart from a revocation. It is a diagnostic
+// and best effort; only a digest of the refresh token is written.
+type refreshJournal interface {
+	// interruptedRefresh reports when a refresh with refreshToken was
+	// started and never finished.
+	interruptedRefresh(account, refreshToken string) (time.Time, bool)
+	beginRefresh(account, refreshToken string, now time.Time)
+	endRefresh(account string)
+}
+
+type journalRecord struct {
+	Digest  string    `json:"refresh_token_sha256"`
+	Started time.Time `json:"started"`
+}
+
+func tokenDigest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *FileStore) journalPath(account string) string {
+	return filepath.Join(s.dir, s.base(account)+".refreshing")
+}
+
+func (s *FileStore) interruptedRefresh(account, refreshToken string) (time.Time, bool) {
+	b, err := os.ReadFile(s.journalPath(account))
+	if err != nil || len(b) > 4096 {
+		return time.Time{}, false
+	}
+	var rec journalRecord
+	if json.Unmarshal(b, &rec) != nil || rec.Digest != tokenDigest(refreshToken) {
+		return time.Time{}, false
+	}
+	return rec.Started, true
+}
+
+func (s *FileStore) beginRefresh(account, refreshToken string, now time.Time) {
+	b, err := json.Marshal(journalRecord{Digest: tokenDigest(refreshToken), Started: now.UTC()})
+	if err == nil {
+		_ = os.WriteFile(s.journalPath(account), b, 0o600)
+	}
+}
+
+func (s *FileStore) endRefresh(account string) {
+	_ = os.Remove(s.journalPath(account))
+}

@@ -367,8 +367,8 @@ func TestCrashInjection(t *testing.T) {
 			if a.requests.Load() != 2 {
 				t.Fatalf("%d requests, want 2 (one before the crash, one after)", a.requests.Load())
 			}
-			if !strings.Contains(logs.String(), "rotation was lost") {
-				t.Errorf("no persist-lost diagnostic in log: %s", logs.String())
+			if !strings.Contains(logs.String(), "persist lost") || !strings.Contains(err.Error(), "persist lost") {
+				t.Errorf("no persist-lost diagnostic: error %v, log %s", err, logs.String())
 			}
 		})
 	}
