@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/saslkit/saslkit/internal/mechserver"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -192,21 +193,12 @@ func parse(b []byte) (message, error) {
 	}, nil
 }
 
-// server states.
-const (
-	stateStart = iota
-	stateChallenged
-	stateDone
-)
-
 // server is a PLAIN server conversation. It keeps the request-scoped context
 // it was created with for the verifier call.
 type server struct {
-	ctx   context.Context
-	v     sasl.PasswordVerifier
-	state int
-	id    sasl.Identity
-	ok    bool
+	mechserver.OneMessage
+	ctx context.Context
+	v   sasl.PasswordVerifier
 }
 
 // NewServer returns a PLAIN server conversation that checks the password
@@ -223,56 +215,37 @@ func NewServer(ctx context.Context, v sasl.PasswordVerifier) sasl.ServerConversa
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &server{ctx: ctx, v: v}
+	s := &server{ctx: ctx, v: v}
+	s.Init("plain", v != nil)
+	return s
 }
 
 // Next implements sasl.Server.
 func (s *server) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case stateDone:
-		return nil, true, fmt.Errorf("plain: %w", sasl.ErrDone)
-	case stateStart:
-		if s.v == nil {
-			s.state = stateDone
-			return nil, true, fmt.Errorf("plain: %w", sasl.ErrNoVerifier)
-		}
-		if response == nil {
-			s.state = stateChallenged
-			return []byte{}, false, nil
-		}
+	if !s.Receive(response) {
+		return s.Reply()
 	}
-	s.state = stateDone
 	m, err := parse(response)
 	if err != nil {
 		return nil, true, err
 	}
 	id, err := s.v.VerifyPassword(s.ctx, m.authzid, m.authcid, m.passwd)
 	if err != nil {
-		if errors.Is(err, sasl.ErrAuthFailed) {
-			return nil, true, fmt.Errorf("plain: %w", err)
-		}
-		if errors.Is(err, sasl.ErrUnknownUser) {
-			return nil, true, fmt.Errorf("plain: %w: %w", sasl.ErrAuthFailed, err)
-		}
-		return nil, true, fmt.Errorf("plain: verifying password: %w", err)
+		return nil, true, mechserver.VerifierError("plain", "verifying password", err)
 	}
 	id.Mechanism = Name
 	if id.Username == "" {
 		id.Username = m.authcid
 	}
-	s.id, s.ok = id, true
-	return nil, true, nil
+	return s.Accept(id)
 }
-
-// Identity implements sasl.ServerConversation.
-func (s *server) Identity() (sasl.Identity, bool) { return s.id, s.ok }
 
 // Format prints the conversation's state, never its verifier (which may
 // hold secrets).
 func (s *server) Format(f fmt.State, verb rune) {
-	desc := "plain.Server{state:" + [...]string{"start", "challenged", "done"}[s.state]
-	if s.ok {
-		desc += " Username:" + strconv.Quote(s.id.Username)
+	desc := "plain.Server{state:" + s.State()
+	if id, ok := s.Identity(); ok {
+		desc += " Username:" + strconv.Quote(id.Username)
 	}
 	redact.Format(f, verb, desc+"}")
 }
