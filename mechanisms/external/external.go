@@ -10,6 +10,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechserver"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -104,22 +105,13 @@ func (c *client) Format(f fmt.State, verb rune) {
 	redact.Format(f, verb, "external.Client{Authzid:"+strconv.Quote(c.authzid)+"}")
 }
 
-// server states.
-const (
-	stateStart = iota
-	stateChallenged
-	stateDone
-)
-
 // server is an EXTERNAL server conversation. It keeps the request-scoped
 // context it was created with for the verifier call.
 type server struct {
-	ctx   context.Context
-	v     sasl.ExternalVerifier
-	conn  *sasl.ConnState
-	state int
-	id    sasl.Identity
-	ok    bool
+	mechserver.OneMessage
+	ctx  context.Context
+	v    sasl.ExternalVerifier
+	conn *sasl.ConnState
 }
 
 // NewServer returns an EXTERNAL server conversation that asks v to map the
@@ -140,25 +132,16 @@ func NewServer(ctx context.Context, v sasl.ExternalVerifier, conn *sasl.ConnStat
 	if conn == nil {
 		conn = &sasl.ConnState{}
 	}
-	return &server{ctx: ctx, v: v, conn: conn}
+	s := &server{ctx: ctx, v: v, conn: conn}
+	s.Init("external", v != nil)
+	return s
 }
 
 // Next implements sasl.Server.
 func (s *server) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case stateDone:
-		return nil, true, fmt.Errorf("external: %w", sasl.ErrDone)
-	case stateStart:
-		if s.v == nil {
-			s.state = stateDone
-			return nil, true, fmt.Errorf("external: %w", sasl.ErrNoVerifier)
-		}
-		if response == nil {
-			s.state = stateChallenged
-			return []byte{}, false, nil
-		}
+	if !s.Receive(response) {
+		return s.Reply()
 	}
-	s.state = stateDone
 	switch {
 	case len(response) > MaxAuthzidLen:
 		return nil, true, sasl.Malformed(Name, "authorization identity longer than "+strconv.Itoa(MaxAuthzidLen)+" octets")
@@ -172,30 +155,20 @@ func (s *server) Next(response []byte) ([]byte, bool, error) {
 	}
 	id, err := s.v.VerifyExternal(s.ctx, string(response), s.conn)
 	if err != nil {
-		if errors.Is(err, sasl.ErrAuthFailed) {
-			return nil, true, fmt.Errorf("external: %w", err)
-		}
-		if errors.Is(err, sasl.ErrUnknownUser) {
-			return nil, true, fmt.Errorf("external: %w: %w", sasl.ErrAuthFailed, err)
-		}
-		return nil, true, fmt.Errorf("external: verifying identity: %w", err)
+		return nil, true, mechserver.VerifierError("external", "verifying identity", err)
 	}
 	if id.Username == "" {
 		return nil, true, errors.New("external: verifier accepted the client but named no user")
 	}
 	id.Mechanism = Name
-	s.id, s.ok = id, true
-	return nil, true, nil
+	return s.Accept(id)
 }
-
-// Identity implements sasl.ServerConversation.
-func (s *server) Identity() (sasl.Identity, bool) { return s.id, s.ok }
 
 // Format prints the conversation's state, never its verifier.
 func (s *server) Format(f fmt.State, verb rune) {
-	desc := "external.Server{state:" + [...]string{"start", "challenged", "done"}[s.state]
-	if s.ok {
-		desc += " Username:" + strconv.Quote(s.id.Username)
+	desc := "external.Server{state:" + s.State()
+	if id, ok := s.Identity(); ok {
+		desc += " Username:" + strconv.Quote(id.Username)
 	}
 	redact.Format(f, verb, desc+"}")
 }
