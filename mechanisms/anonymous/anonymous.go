@@ -10,6 +10,7 @@ import (
 
 	gosasl "github.com/emersion/go-sasl"
 
+	"github.com/saslkit/saslkit/internal/mechserver"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -121,20 +122,12 @@ func (c *client) Format(f fmt.State, verb rune) {
 	redact.Format(f, verb, "anonymous.Client{Trace:"+strconv.Quote(c.trace)+"}")
 }
 
-// server states.
-const (
-	stateStart = iota
-	stateChallenged
-	stateDone
-)
-
 // server is an ANONYMOUS server conversation. It keeps the request-scoped
 // context it was created with for the verifier call.
 type server struct {
-	ctx   context.Context
-	v     sasl.AnonymousVerifier
-	state int
-	ok    bool
+	mechserver.OneMessage
+	ctx context.Context
+	v   sasl.AnonymousVerifier
 }
 
 // NewServer returns an ANONYMOUS server conversation that asks v whether to
@@ -150,48 +143,33 @@ func NewServer(ctx context.Context, v sasl.AnonymousVerifier) sasl.ServerConvers
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &server{ctx: ctx, v: v}
+	s := &server{ctx: ctx, v: v}
+	s.Init("anonymous", v != nil)
+	return s
 }
 
-// Next implements sasl.Server.
+// Next implements sasl.Server. An admitted client's Identity has Username
+// "anonymous".
 func (s *server) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case stateDone:
-		return nil, true, fmt.Errorf("anonymous: %w", sasl.ErrDone)
-	case stateStart:
-		if s.v == nil {
-			s.state = stateDone
-			return nil, true, fmt.Errorf("anonymous: %w", sasl.ErrNoVerifier)
-		}
-		if response == nil {
-			s.state = stateChallenged
-			return []byte{}, false, nil
-		}
+	if !s.Receive(response) {
+		return s.Reply()
 	}
-	s.state = stateDone
 	if reason := checkTrace(response); reason != "" {
 		return nil, true, sasl.Malformed(Name, "trace "+reason)
 	}
 	if err := s.v.VerifyAnonymous(s.ctx, string(response)); err != nil {
+		// An anonymous client has no user to be unknown, so only a
+		// refusal and a failure to decide are told apart.
 		if errors.Is(err, sasl.ErrAuthFailed) {
 			return nil, true, fmt.Errorf("anonymous: %w", err)
 		}
 		return nil, true, fmt.Errorf("anonymous: admitting client: %w", err)
 	}
-	s.ok = true
-	return nil, true, nil
-}
-
-// Identity implements sasl.ServerConversation: Username "anonymous" once
-// the client is admitted.
-func (s *server) Identity() (sasl.Identity, bool) {
-	if !s.ok {
-		return sasl.Identity{}, false
-	}
-	return sasl.Identity{Mechanism: Name, Username: Username}, true
+	return s.Accept(sasl.Identity{Mechanism: Name, Username: Username})
 }
 
 // Format prints the conversation's state, never its verifier.
 func (s *server) Format(f fmt.State, verb rune) {
-	redact.Format(f, verb, "anonymous.Server{state:"+[...]string{"start", "challenged", "done"}[s.state]+" Admitted:"+strconv.FormatBool(s.ok)+"}")
+	_, admitted := s.Identity()
+	redact.Format(f, verb, "anonymous.Server{state:"+s.State()+" Admitted:"+strconv.FormatBool(admitted)+"}")
 }
