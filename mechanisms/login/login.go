@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/saslkit/saslkit/internal/mechserver"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -204,13 +205,7 @@ func (s *server) verify(b []byte) ([]byte, bool, error) {
 	}
 	id, err := s.v.VerifyPassword(s.ctx, "", s.username, string(b))
 	if err != nil {
-		if errors.Is(err, sasl.ErrAuthFailed) {
-			return nil, true, fmt.Errorf("login: %w", err)
-		}
-		if errors.Is(err, sasl.ErrUnknownUser) {
-			return nil, true, fmt.Errorf("login: %w: %w", sasl.ErrAuthFailed, err)
-		}
-		return nil, true, fmt.Errorf("login: verifying password: %w", err)
+		return nil, true, mechserver.VerifierError("login", "verifying password", err)
 	}
 	id.Mechanism = Name
 	if id.Username == "" {
