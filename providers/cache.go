@@ -202,7 +202,7 @@ func (c *Cache) Token(ctx context.Context) (*oauth2.Token, error) {
 		if c.realClock {
 			n, coarse := c.coarse.read()
 			if coarse {
-				if n < e.softAt-int64(coarseSlack) {
+				if n+int64(coarseSlack) < e.softAt {
 					return e.tok, nil
 				}
 				n = time.Now().UnixNano() // near a deadline: be exact
