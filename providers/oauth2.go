@@ -115,7 +115,8 @@ func (s *OAuth2Source) Format(f fmt.State, verb rune) {
 //
 // A nil newCtx means context.Background() with no deadline, in which case
 // the source's own bounds (a Cache's RefreshTimeout) apply. The adapter
-// stores no context.
+// stores no context. Each call returns a copy of the token, since x/oauth2
+// modifies tokens it caches.
 func ToOAuth2(src sasl.TokenSource, newCtx func() (context.Context, context.CancelFunc)) oauth2.TokenSource {
 	return &toOAuth2{src: src, newCtx: newCtx}
 }
@@ -134,7 +135,15 @@ func (t *toOAuth2) Token() (*oauth2.Token, error) {
 		ctx, cancel = t.newCtx()
 	}
 	defer cancel()
-	return t.src.Token(ctx)
+	tok, err := t.src.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A copy: x/oauth2's ReuseTokenSource (used by oauth2.NewClient) writes
+	// to the token it is given, and a Cache shares its token between
+	// goroutines.
+	cp := *tok
+	return &cp, nil
 }
 
 // Format prints the adapter without any token.

@@ -122,3 +122,28 @@ func TestToOAuth2(t *testing.T) {
 		t.Fatal("through ReuseTokenSource")
 	}
 }
+
+// oauth2.NewClient wraps a source in ReuseTokenSource, which writes to the
+// tokens it caches: ToOAuth2 must hand out copies, not the Cache's shared
+// token (run with -race).
+func TestToOAuth2CopiesToken(t *testing.T) {
+	c := NewCache(Static(&oauth2.Token{AccessToken: "shared", Expiry: time.Now().Add(time.Hour)}), nil)
+	shared := mustToken(t, c)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			_ = shared.Valid()
+		}
+	}()
+	for range 10 {
+		if _, err := oauth2.ReuseTokenSourceWithExpiry(nil, ToOAuth2(c, nil), time.Minute).Token(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	tok, _ := ToOAuth2(c, nil).Token()
+	if tok == shared {
+		t.Fatal("ToOAuth2 returned the cached token itself")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -66,6 +67,7 @@ type FileStore struct {
 	now    func() time.Time
 	locks  keyedLocks // refresh locks, in-process half
 	wlocks keyedLocks // write locks, in-process half
+	warned atomic.Bool // the open-directory warning was logged
 
 	// hook, when set by a test, is called at the crash points of a write:
 	// "temp-written" and "renamed".
@@ -361,7 +363,7 @@ func (s *FileStore) ensureDir() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("providers: token directory %s is not a directory", s.dir)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if fi.Mode().Perm()&0o077 != 0 && s.warned.CompareAndSwap(false, true) {
 		s.log.Warn("providers: token directory is accessible to other users; want mode 0700",
 			slog.String("dir", s.dir), slog.String("mode", fi.Mode().Perm().String()))
 	}
