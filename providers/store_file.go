@@ -65,8 +65,8 @@ type FileStore struct {
 	dir    string
 	log    *slog.Logger
 	now    func() time.Time
-	locks  keyedLocks // refresh locks, in-process half
-	wlocks keyedLocks // write locks, in-process half
+	locks  keyedLocks  // refresh locks, in-process half
+	wlocks keyedLocks  // write locks, in-process half
 	warned atomic.Bool // the open-directory warning was logged
 
 	// hook, when set by a test, is called at the crash points of a write:
