@@ -3,12 +3,10 @@ package xoauth2
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 
+	"github.com/saslkit/saslkit/internal/bearer"
 	"github.com/saslkit/saslkit/internal/kvpairs"
-	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -55,22 +53,11 @@ const (
 	statusBadRequest = "400" // no token, another scheme, not a b64token
 )
 
-// server states.
-const (
-	serverNew       = iota // nothing received yet
-	serverWantIR           // sent the empty challenge, waiting for the message
-	serverSentError        // sent the JSON error challenge
-	serverDone             // finished; Next fails with ErrDone
-)
-
+// server is an XOAUTH2 server conversation: the bearer-token exchange
+// with XOAUTH2's message grammar and error challenge.
 type server struct {
-	ctx      context.Context
-	verifier sasl.TokenVerifier
-	opts     ServerOptions
-	state    uint8
-	failure  error // reported after the error challenge is answered
-	id       sasl.Identity
-	ok       bool
+	bearer.Server
+	opts ServerOptions
 }
 
 // NewServer returns an XOAUTH2 server conversation that checks tokens with
@@ -98,10 +85,7 @@ type server struct {
 //   - The verifier returns another error: the exchange ends at once with it.
 //   - Once done, every Next returns an error wrapping sasl.ErrDone.
 func NewServer(ctx context.Context, verifier sasl.TokenVerifier, opts *ServerOptions) sasl.ServerConversation {
-	s := &server{ctx: ctx, verifier: verifier}
-	if ctx == nil {
-		s.ctx = context.Background()
-	}
+	s := &server{}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -111,69 +95,34 @@ func NewServer(ctx context.Context, verifier sasl.TokenVerifier, opts *ServerOpt
 	if s.opts.MaxSize <= 0 {
 		s.opts.MaxSize = DefaultMaxSize
 	}
+	s.Init(ctx, Name, verifier)
 	return s
 }
 
 // Next implements sasl.Server.
 func (s *server) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case serverNew:
-		if len(response) == 0 {
-			s.state = serverWantIR
-			return nil, false, nil
-		}
-	case serverWantIR:
-		if len(response) == 0 {
-			return s.fail(sasl.Malformed(Name, "empty message"))
-		}
-	case serverSentError:
-		// The client's answer to the error challenge is meant to be
-		// empty; whatever it is, the exchange fails with the error.
-		return s.fail(s.failure)
-	default:
-		return nil, true, fmt.Errorf("xoauth2: %w", sasl.ErrDone)
+	if !s.Receive(response) {
+		return s.Reply()
 	}
-	return s.handle(response)
+	req, err := s.tokenRequest(response)
+	return s.Finish(req, err, s.challenge)
 }
 
-func (s *server) fail(err error) ([]byte, bool, error) {
-	s.state = serverDone
-	return nil, true, err
-}
-
-// handle parses the client's message and asks the verifier.
-func (s *server) handle(msg []byte) ([]byte, bool, error) {
+// tokenRequest reads the message's user and token, refusing an empty auth=,
+// another scheme or a token that is not a b64token with a 400 challenge.
+func (s *server) tokenRequest(msg []byte) (sasl.TokenRequest, error) {
 	if len(msg) > s.opts.MaxSize {
-		return s.fail(sasl.Malformed(Name, "message longer than "+strconv.Itoa(s.opts.MaxSize)+" bytes"))
+		return sasl.TokenRequest{}, s.TooLong(s.opts.MaxSize)
 	}
 	user, auth, err := parse(msg)
 	if err != nil {
-		return s.fail(err)
+		return sasl.TokenRequest{}, err
 	}
 	token, err := kvpairs.ParseBearer(auth)
 	if err != nil {
-		return s.reject(&sasl.TokenError{Status: statusBadRequest})
+		return sasl.TokenRequest{}, &sasl.TokenError{Status: statusBadRequest}
 	}
-	if s.verifier == nil {
-		return s.fail(fmt.Errorf("xoauth2: %w", sasl.ErrNoVerifier))
-	}
-	req := sasl.TokenRequest{Mechanism: Name, Username: user, Token: string(token)}
-	id, err := s.verifier.VerifyToken(s.ctx, req)
-	if err != nil {
-		if te, ok := errors.AsType[*sasl.TokenError](err); ok {
-			return s.reject(te)
-		}
-		return s.fail(fmt.Errorf("xoauth2: verifying token: %w", err))
-	}
-	if id.Mechanism == "" {
-		id.Mechanism = Name
-	}
-	if id.Username == "" {
-		id.Username = user
-	}
-	s.id, s.ok = id, true
-	s.state = serverDone
-	return nil, true, nil
+	return sasl.TokenRequest{Username: user, Token: string(token)}, nil
 }
 
 // parse reads user=U^Aauth=V^A^A strictly and returns U and V.
@@ -204,35 +153,20 @@ func parse(msg []byte) (user string, auth []byte, err error) {
 	return string(fields[0]), fields[1], nil
 }
 
-// reject sends te as the JSON error challenge (or fails at once with
-// FailWithoutChallenge), filling the members it leaves empty.
-func (s *server) reject(te *sasl.TokenError) ([]byte, bool, error) {
-	e := *te
-	e.Mechanism = Name
-	if e.Status == "" {
-		e.Status = statusInvalid
+// challenge returns the JSON error challenge for te, filling the members it
+// leaves empty from the options, or nil with FailWithoutChallenge.
+func (s *server) challenge(te *sasl.TokenError) []byte {
+	if te.Status == "" {
+		te.Status = statusInvalid
 	}
-	if e.Schemes == "" {
-		e.Schemes = s.opts.Schemes
+	if te.Schemes == "" {
+		te.Schemes = s.opts.Schemes
 	}
-	if e.Scope == "" {
-		e.Scope = s.opts.Scope
+	if te.Scope == "" {
+		te.Scope = s.opts.Scope
 	}
 	if s.opts.FailWithoutChallenge {
-		return s.fail(&e)
+		return nil
 	}
-	s.failure = &e
-	s.state = serverSentError
-	return kvpairs.MarshalXOAUTH2(kvpairs.Error{Status: e.Status, Schemes: e.Schemes, Scope: e.Scope}), false, nil
-}
-
-// Identity implements sasl.ServerConversation.
-func (s *server) Identity() (sasl.Identity, bool) {
-	return s.id, s.ok
-}
-
-// Format prints the conversation's state. The server keeps no token.
-func (s *server) Format(f fmt.State, verb rune) {
-	state := [...]string{"new", "awaiting message", "error sent", "done"}[s.state]
-	redact.Format(f, verb, fmt.Sprintf("xoauth2.Server{State:%s Authenticated:%t}", state, s.ok))
+	return kvpairs.MarshalXOAUTH2(kvpairs.Error{Status: te.Status, Schemes: te.Schemes, Scope: te.Scope})
 }

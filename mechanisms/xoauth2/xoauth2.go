@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
+	"github.com/saslkit/saslkit/internal/bearer"
 	"github.com/saslkit/saslkit/internal/kvpairs"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
@@ -55,21 +55,12 @@ func Mechanism() sasl.Mechanism {
 	}
 }
 
-// client states.
-const (
-	clientNew      = iota // Start not called yet
-	clientSent            // initial response sent
-	clientAnswered        // the error challenge was answered
-	clientCanceled        // Next returned an error
-)
-
 // client is the XOAUTH2 client. It holds values only and is not safe for
 // concurrent use, like every go-sasl client.
 type client struct {
+	bearer.ClientState
 	user, token string
 	err         error // construction error, returned by Start
-	state       uint8
-	failure     *sasl.TokenError
 }
 
 // NewClient returns an XOAUTH2 client for user with an OAuth 2.0 access
@@ -123,7 +114,7 @@ func (c *client) Start() (string, []byte, error) {
 	ir = append(ir, prefixAuth...)
 	ir = append(ir, c.token...)
 	ir = append(ir, suffix...)
-	c.state, c.failure = clientSent, nil
+	c.Sent()
 	return Name, ir, nil
 }
 
@@ -132,35 +123,10 @@ func (c *client) Start() (string, []byte, error) {
 // that is not a JSON object, or any challenge after the error was answered,
 // cancels the exchange with an error.
 func (c *client) Next(challenge []byte) ([]byte, error) {
-	switch c.state {
-	case clientSent:
-	case clientAnswered:
-		c.state = clientCanceled
-		return nil, fmt.Errorf("xoauth2: %w: challenge after the error challenge was answered", sasl.ErrUnexpectedChallenge)
-	default:
-		return nil, fmt.Errorf("xoauth2: %w", sasl.ErrUnexpectedChallenge)
+	if err := c.Take(Name, MaxChallenge, challenge); err != nil {
+		return nil, err
 	}
-	if len(challenge) > MaxChallenge {
-		c.state = clientCanceled
-		return nil, sasl.Malformed(Name, "error challenge longer than "+strconv.Itoa(MaxChallenge)+" bytes")
-	}
-	e, err := kvpairs.ParseError(challenge)
-	if err != nil {
-		c.state = clientCanceled
-		return nil, sasl.Malformed(Name, err.Error())
-	}
-	c.failure = &sasl.TokenError{Mechanism: Name, Status: e.Status, Schemes: e.Schemes, Scope: e.Scope, OpenIDConfiguration: e.OpenIDConfiguration}
-	c.state = clientAnswered
 	return []byte{}, nil
-}
-
-// Failure returns the rejection the client recorded when it answered the
-// server's error challenge (a *sasl.TokenError), or nil.
-func (c *client) Failure() error {
-	if c.failure == nil {
-		return nil
-	}
-	return c.failure
 }
 
 // Format prints the client without its token.
