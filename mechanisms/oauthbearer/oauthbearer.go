@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/saslkit/saslkit/internal/bearer"
 	"github.com/saslkit/saslkit/internal/kvpairs"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
@@ -87,24 +88,15 @@ func (o ClientOptions) Format(f fmt.State, verb rune) {
 		o.Authzid, redact.Secret(o.Token), o.Host, o.Port))
 }
 
-// client states.
-const (
-	clientNew      = iota // Start not called yet
-	clientSent            // initial response sent
-	clientAnswered        // the error challenge was answered with 0x01
-	clientCanceled        // Next returned an error
-)
-
 // client is the OAUTHBEARER client. It holds values only and is not safe for
 // concurrent use, like every go-sasl client.
 type client struct {
+	bearer.ClientState
 	authzid string // escaped saslname
 	token   string
 	host    string
 	port    int
 	err     error
-	state   uint8
-	failure *sasl.TokenError
 }
 
 // NewClient returns an OAUTHBEARER client. It checks the options at once:
@@ -201,7 +193,7 @@ func (c *client) Start() (string, []byte, error) {
 	ir = append(ir, "auth=Bearer "...)
 	ir = append(ir, c.token...)
 	ir = append(ir, kvpairs.Sep, kvpairs.Sep)
-	c.state, c.failure = clientSent, nil
+	c.Sent()
 	return Name, ir, nil
 }
 
@@ -210,35 +202,10 @@ func (c *client) Start() (string, []byte, error) {
 // a JSON object, or any challenge after the error was answered, cancels the
 // exchange with an error.
 func (c *client) Next(challenge []byte) ([]byte, error) {
-	switch c.state {
-	case clientSent:
-	case clientAnswered:
-		c.state = clientCanceled
-		return nil, fmt.Errorf("oauthbearer: %w: challenge after the error challenge was answered", sasl.ErrUnexpectedChallenge)
-	default:
-		return nil, fmt.Errorf("oauthbearer: %w", sasl.ErrUnexpectedChallenge)
+	if err := c.Take(Name, MaxChallenge, challenge); err != nil {
+		return nil, err
 	}
-	if len(challenge) > MaxChallenge {
-		c.state = clientCanceled
-		return nil, sasl.Malformed(Name, "error challenge longer than "+strconv.Itoa(MaxChallenge)+" bytes")
-	}
-	e, err := kvpairs.ParseError(challenge)
-	if err != nil {
-		c.state = clientCanceled
-		return nil, sasl.Malformed(Name, err.Error())
-	}
-	c.failure = &sasl.TokenError{Mechanism: Name, Status: e.Status, Schemes: e.Schemes, Scope: e.Scope, OpenIDConfiguration: e.OpenIDConfiguration}
-	c.state = clientAnswered
 	return []byte{kvpairs.Sep}, nil
-}
-
-// Failure returns the rejection the client recorded when it answered the
-// server's error challenge (a *sasl.TokenError), or nil.
-func (c *client) Failure() error {
-	if c.failure == nil {
-		return nil
-	}
-	return c.failure
 }
 
 // Format prints the client without its token.

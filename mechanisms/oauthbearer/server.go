@@ -5,11 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"unicode/utf8"
 
+	"github.com/saslkit/saslkit/internal/bearer"
 	"github.com/saslkit/saslkit/internal/kvpairs"
-	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -49,24 +48,13 @@ const (
 	statusInvalidRequest = "invalid_request"
 )
 
-// server states.
-const (
-	serverNew       = iota // nothing received yet
-	serverWantIR           // sent the empty challenge, waiting for the message
-	serverSentError        // sent the JSON error challenge
-	serverDone             // finished; Next fails with ErrDone
-)
-
 // server is our own OAUTHBEARER server: go-sasl's panics on an empty answer
-// to its error challenge and does not check the GS2 header, host or port.
+// to its error challenge and does not check the GS2 header, host or port. It
+// runs the bearer-token exchange with OAUTHBEARER's message grammar and
+// error challenge.
 type server struct {
-	ctx      context.Context
-	verifier sasl.TokenVerifier
-	opts     ServerOptions
-	state    uint8
-	failure  error
-	id       sasl.Identity
-	ok       bool
+	bearer.Server
+	opts ServerOptions
 }
 
 // NewServer returns an OAUTHBEARER server conversation that checks tokens
@@ -103,44 +91,24 @@ type server struct {
 //   - The verifier returns another error: the exchange ends at once with it.
 //   - Once done, every Next returns an error wrapping sasl.ErrDone.
 func NewServer(ctx context.Context, verifier sasl.TokenVerifier, opts *ServerOptions) sasl.ServerConversation {
-	s := &server{ctx: ctx, verifier: verifier}
-	if ctx == nil {
-		s.ctx = context.Background()
-	}
+	s := &server{}
 	if opts != nil {
 		s.opts = *opts
 	}
 	if s.opts.MaxSize <= 0 {
 		s.opts.MaxSize = DefaultMaxSize
 	}
+	s.Init(ctx, Name, verifier)
 	return s
 }
 
 // Next implements sasl.Server.
 func (s *server) Next(response []byte) ([]byte, bool, error) {
-	switch s.state {
-	case serverNew:
-		if len(response) == 0 {
-			s.state = serverWantIR
-			return nil, false, nil
-		}
-	case serverWantIR:
-		if len(response) == 0 {
-			return s.fail(sasl.Malformed(Name, "empty message"))
-		}
-	case serverSentError:
-		// RFC 7628 §3.2.3: the client answers 0x01. Any answer, that one
-		// included, ends the exchange with the error.
-		return s.fail(s.failure)
-	default:
-		return nil, true, fmt.Errorf("oauthbearer: %w", sasl.ErrDone)
+	if !s.Receive(response) {
+		return s.Reply()
 	}
-	return s.handle(response)
-}
-
-func (s *server) fail(err error) ([]byte, bool, error) {
-	s.state = serverDone
-	return nil, true, err
+	req, err := s.tokenRequest(response)
+	return s.Finish(req, err, s.challenge)
 }
 
 // request is a parsed client message.
@@ -151,48 +119,29 @@ type request struct {
 	auth    []byte
 }
 
-func (s *server) handle(msg []byte) ([]byte, bool, error) {
+// tokenRequest reads the message, checks host= and port= against the options,
+// and refuses an empty auth= (invalid_token), another scheme or a token that
+// is not a b64token (invalid_request) with a challenge.
+func (s *server) tokenRequest(msg []byte) (sasl.TokenRequest, error) {
 	if len(msg) > s.opts.MaxSize {
-		return s.fail(sasl.Malformed(Name, "message longer than "+strconv.Itoa(s.opts.MaxSize)+" bytes"))
+		return sasl.TokenRequest{}, s.TooLong(s.opts.MaxSize)
 	}
 	req, err := parse(msg)
 	if err != nil {
-		return s.fail(err)
+		return sasl.TokenRequest{}, err
 	}
 	if s.opts.Host != "" && req.host != nil && !bytes.EqualFold(req.host, []byte(s.opts.Host)) ||
 		s.opts.Port != 0 && req.port != 0 && req.port != s.opts.Port {
-		return s.fail(ErrWrongServer)
+		return sasl.TokenRequest{}, ErrWrongServer
 	}
 	token, err := kvpairs.ParseBearer(req.auth)
 	switch {
 	case errors.Is(err, kvpairs.ErrNoCredentials):
-		return s.reject(&sasl.TokenError{Status: statusInvalidToken})
+		return sasl.TokenRequest{}, &sasl.TokenError{Status: statusInvalidToken}
 	case err != nil:
-		return s.reject(&sasl.TokenError{Status: statusInvalidRequest})
+		return sasl.TokenRequest{}, &sasl.TokenError{Status: statusInvalidRequest}
 	}
-	if s.verifier == nil {
-		return s.fail(fmt.Errorf("oauthbearer: %w", sasl.ErrNoVerifier))
-	}
-	tr := sasl.TokenRequest{Mechanism: Name, Username: req.authzid, Token: string(token), Host: string(req.host), Port: req.port}
-	id, err := s.verifier.VerifyToken(s.ctx, tr)
-	if err != nil {
-		if te, ok := errors.AsType[*sasl.TokenError](err); ok {
-			return s.reject(te)
-		}
-		return s.fail(fmt.Errorf("oauthbearer: verifying token: %w", err))
-	}
-	if id.Mechanism == "" {
-		id.Mechanism = Name
-	}
-	if id.Username == "" {
-		id.Username = req.authzid
-	}
-	if id.Username == "" {
-		return s.fail(errors.New("oauthbearer: verifier accepted the token without naming a user"))
-	}
-	s.id, s.ok = id, true
-	s.state = serverDone
-	return nil, true, nil
+	return sasl.TokenRequest{Username: req.authzid, Token: string(token), Host: string(req.host), Port: req.port}, nil
 }
 
 // parse reads gs2-header ^A *kvpair ^A.
@@ -331,35 +280,20 @@ func unescapeSASLName(b []byte) (string, bool) {
 	return string(out), true
 }
 
-// reject sends te as the JSON error challenge, filling the members it leaves
-// empty.
-func (s *server) reject(te *sasl.TokenError) ([]byte, bool, error) {
-	e := *te
-	e.Mechanism = Name
-	if e.Status == "" {
-		e.Status = statusInvalidToken
+// challenge returns the JSON error challenge for te, filling the members it
+// leaves empty from the options.
+func (s *server) challenge(te *sasl.TokenError) []byte {
+	if te.Status == "" {
+		te.Status = statusInvalidToken
 	}
-	if e.Schemes == "" {
-		e.Schemes = s.opts.Schemes
+	if te.Schemes == "" {
+		te.Schemes = s.opts.Schemes
 	}
-	if e.Scope == "" {
-		e.Scope = s.opts.Scope
+	if te.Scope == "" {
+		te.Scope = s.opts.Scope
 	}
-	if e.OpenIDConfiguration == "" {
-		e.OpenIDConfiguration = s.opts.OpenIDConfiguration
+	if te.OpenIDConfiguration == "" {
+		te.OpenIDConfiguration = s.opts.OpenIDConfiguration
 	}
-	s.failure = &e
-	s.state = serverSentError
-	return kvpairs.MarshalOAuthBearer(kvpairs.Error{Status: e.Status, Schemes: e.Schemes, Scope: e.Scope, OpenIDConfiguration: e.OpenIDConfiguration}), false, nil
-}
-
-// Identity implements sasl.ServerConversation.
-func (s *server) Identity() (sasl.Identity, bool) {
-	return s.id, s.ok
-}
-
-// Format prints the conversation's state. The server keeps no token.
-func (s *server) Format(f fmt.State, verb rune) {
-	state := [...]string{"new", "awaiting message", "error sent", "done"}[s.state]
-	redact.Format(f, verb, fmt.Sprintf("oauthbearer.Server{State:%s Authenticated:%t}", state, s.ok))
+	return kvpairs.MarshalOAuthBearer(kvpairs.Error{Status: te.Status, Schemes: te.Schemes, Scope: te.Scope, OpenIDConfiguration: te.OpenIDConfiguration})
 }
