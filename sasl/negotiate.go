@@ -113,6 +113,7 @@ type Negotiated struct {
 
 	token  *oauth2.Token
 	source TokenSource
+	params ClientParams // the client's inputs, allocated with n
 }
 
 // Format prints the outcome without the token it carries.
@@ -183,7 +184,9 @@ func (r *Registry) start(ctx context.Context, m *Mechanism, creds *Credentials, 
 	if creds == nil {
 		creds = &Credentials{}
 	}
-	p := &ClientParams{
+	n := &Negotiated{}
+	p := &n.params
+	*p = ClientParams{
 		Username:   creds.Username,
 		Authzid:    creds.Authzid,
 		Password:   creds.Password,
@@ -191,7 +194,6 @@ func (r *Registry) start(ctx context.Context, m *Mechanism, creds *Credentials, 
 		Conn:       conn,
 		Advertised: advertised,
 	}
-	n := &Negotiated{}
 	if m.Needs&NeedToken != 0 {
 		tok, err := tc.get(ctx, creds.TokenSource)
 		if err != nil {
