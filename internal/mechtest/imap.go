@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	gosasl "github.com/emersion/go-sasl"
@@ -56,6 +57,18 @@ func StartIMAP(t testing.TB, opts IMAPOptions) *IMAP {
 	})
 	serve(t, ln, srv.Serve, srv.Close)
 	return s
+}
+
+// Dial connects an imapclient without TLS. The connection is closed when the
+// test ends.
+func (s *IMAP) Dial(t testing.TB) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(s.Addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // imapSession serves the user's mailbox once authenticated.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net/textproto"
 	"testing"
 
 	gosasl "github.com/emersion/go-sasl"
@@ -101,6 +102,41 @@ func (s *SMTP) hello(t testing.TB, cl *smtp.Client, err error) *smtp.Client {
 		t.Fatal(err)
 	}
 	return cl
+}
+
+// DialText connects without a client library, reads the greeting and says
+// EHLO, for a test that speaks SMTP by hand. The connection is closed when
+// the test ends.
+func (s *SMTP) DialText(t testing.TB) *textproto.Conn {
+	t.Helper()
+	c, err := textproto.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, _, err := c.ReadResponse(220); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cmd("EHLO client.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadResponse(250); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ExpectReply sends line on c and fails t unless the reply has code and,
+// when msg is not empty, the text msg.
+func ExpectReply(t testing.TB, c *textproto.Conn, line string, code int, msg string) {
+	t.Helper()
+	if _, err := c.Cmd("%s", line); err != nil {
+		t.Fatal(err)
+	}
+	got, text, err := c.ReadResponse(code)
+	if err != nil || (msg != "" && text != msg) {
+		t.Fatalf("%s: %d %q %v, want %d %q", line, got, text, err, code, msg)
+	}
 }
 
 // Authenticate dials without TLS, checks that the server advertises its

@@ -2,6 +2,9 @@ package mechtest
 
 import (
 	"context"
+	"crypto/subtle"
+	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/saslkit/saslkit/sasl"
@@ -46,4 +49,44 @@ func (tt *TokenTable) Calls() []sasl.TokenRequest {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
 	return append([]sasl.TokenRequest(nil), tt.calls...)
+}
+
+// PasswordTable is a sasl.PasswordVerifier over a fixed table. A user may act
+// as itself and as the identities Authz lists for it. An unknown user is
+// refused with an error wrapping sasl.ErrUnknownUser, a wrong password or a
+// forbidden authzid with one wrapping sasl.ErrAuthFailed. It records its
+// calls and is not safe for concurrent use.
+type PasswordTable struct {
+	// Passwords maps a user to its password.
+	Passwords map[string]string
+	// Authz lists, per user, the other identities it may act as.
+	Authz map[string][]string
+	// Err, when set, is returned instead of checking.
+	Err error
+
+	// Calls counts the calls; Last holds the authzid, username and password
+	// of the last one.
+	Calls int
+	Last  [3]string
+}
+
+// VerifyPassword implements sasl.PasswordVerifier. It compares passwords in
+// constant time.
+func (pt *PasswordTable) VerifyPassword(_ context.Context, authzid, username, password string) (sasl.Identity, error) {
+	pt.Calls++
+	pt.Last = [3]string{authzid, username, password}
+	if pt.Err != nil {
+		return sasl.Identity{}, pt.Err
+	}
+	want, ok := pt.Passwords[username]
+	if !ok {
+		return sasl.Identity{}, fmt.Errorf("no user %q: %w", username, sasl.ErrUnknownUser)
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
+		return sasl.Identity{}, fmt.Errorf("wrong password for %q: %w", username, sasl.ErrAuthFailed)
+	}
+	if authzid != "" && authzid != username && !slices.Contains(pt.Authz[username], authzid) {
+		return sasl.Identity{}, fmt.Errorf("%q may not act as %q: %w", username, authzid, sasl.ErrAuthFailed)
+	}
+	return sasl.Identity{Username: username, Authzid: authzid}, nil
 }
