@@ -2,9 +2,7 @@ package plain
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -15,50 +13,17 @@ import (
 	"github.com/saslkit/saslkit/sasl"
 )
 
-// users is a password verifier over a fixed table. A user may act as
-// itself, and as the identities listed in authz.
-type users struct {
-	pw    map[string]string
-	authz map[string][]string
-	calls int
-	last  [3]string
-	err   error // returned instead of checking, when set
-}
-
-func testUsers() *users {
-	return &users{
-		pw: map[string]string{
+// testUsers returns a verifier that knows the RFCs' users; test may act as
+// test.
+func testUsers() *mechtest.PasswordTable {
+	return &mechtest.PasswordTable{
+		Passwords: map[string]string{
 			"tim":  "tanstaaftanstaaf",
 			"Kurt": "xipj3plmq",
 			"test": "1234",
 		},
-		authz: map[string][]string{"test": {"test"}},
+		Authz: map[string][]string{"test": {"test"}},
 	}
-}
-
-func (u *users) VerifyPassword(_ context.Context, authzid, username, password string) (sasl.Identity, error) {
-	u.calls++
-	u.last = [3]string{authzid, username, password}
-	if u.err != nil {
-		return sasl.Identity{}, u.err
-	}
-	want, ok := u.pw[username]
-	if !ok {
-		return sasl.Identity{}, fmt.Errorf("no user %q: %w", username, sasl.ErrUnknownUser)
-	}
-	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
-		return sasl.Identity{}, fmt.Errorf("wrong password for %q: %w", username, sasl.ErrAuthFailed)
-	}
-	if authzid != "" && authzid != username {
-		allowed := false
-		for _, a := range u.authz[username] {
-			allowed = allowed || a == authzid
-		}
-		if !allowed {
-			return sasl.Identity{}, fmt.Errorf("%q may not act as %q: %w", username, authzid, sasl.ErrAuthFailed)
-		}
-	}
-	return sasl.Identity{Username: username, Authzid: authzid}, nil
 }
 
 func TestVectors(t *testing.T) {
@@ -97,11 +62,11 @@ func TestVectors(t *testing.T) {
 			// The server sends the transcript's challenges and hands the
 			// verifier exactly those fields.
 			u := testUsers()
-			u.pw["test"] = tt.passwd
+			u.Passwords["test"] = tt.passwd
 			s := NewServer(context.Background(), u)
 			err = mechtest.ReplayServer(t, s, steps)
-			if u.calls != 1 || u.last != [3]string{tt.authzid, tt.authcid, tt.passwd} {
-				t.Fatalf("verifier calls %d with %q", u.calls, u.last)
+			if u.Calls != 1 || u.Last != [3]string{tt.authzid, tt.authcid, tt.passwd} {
+				t.Fatalf("verifier calls %d with %q", u.Calls, u.Last)
 			}
 			id, ok := s.Identity()
 			if tt.wantOK {
@@ -167,7 +132,7 @@ func TestUnknownUserWrapsBoth(t *testing.T) {
 func TestVerifierInfrastructureError(t *testing.T) {
 	down := errors.New("database down")
 	u := testUsers()
-	u.err = down
+	u.Err = down
 	_, _, err := NewServer(context.Background(), u).Next([]byte("\x00tim\x00tanstaaftanstaaf"))
 	if !errors.Is(err, down) || errors.Is(err, sasl.ErrAuthFailed) {
 		t.Fatalf("err = %v", err)
@@ -244,7 +209,7 @@ func TestServerRejects(t *testing.T) {
 				if me.Mechanism != Name {
 					t.Fatalf("Mechanism = %q", me.Mechanism)
 				}
-				if u.calls != 0 {
+				if u.Calls != 0 {
 					t.Fatal("verifier called for a malformed message")
 				}
 				if _, ok := s.Identity(); ok {
@@ -384,7 +349,7 @@ func TestSecretHygiene(t *testing.T) {
 	const pw = "s3cr3t-Pa55w0rd"
 	sec := mechtest.NewSecrets(pw, "\x00tim\x00"+pw, "Ursel\x00tim\x00"+pw)
 	u := testUsers()
-	u.pw["tim"] = pw
+	u.Passwords["tim"] = pw
 	values := []any{
 		NewClient("Ursel", "tim", pw),
 		NewServer(context.Background(), u),
@@ -396,7 +361,7 @@ func TestSecretHygiene(t *testing.T) {
 	_, _, _ = s.Next([]byte("\x00tim\x00" + pw))
 	values = append(values, s)
 	sec.Check(t, "value", values...)
-	u.pw["tim"] = "other"
+	u.Passwords["tim"] = "other"
 	errs := []error{}
 	for _, msg := range []string{"\x00tim\x00" + pw, "\x00tim\x00" + pw + "\x00", "\x00\x00" + pw, "\x00tim\x00" + pw + "\xff", "\x00nobody\x00" + pw} {
 		_, _, err := NewServer(context.Background(), u).Next([]byte(msg))

@@ -3,7 +3,6 @@ package plain
 import (
 	"context"
 	"errors"
-	"net/textproto"
 	"strings"
 	"testing"
 
@@ -63,44 +62,16 @@ func TestSMTPLoopback(t *testing.T) {
 // message and to admin\0\0pw.
 func TestSMTPRawWire(t *testing.T) {
 	st := startSMTP(t, testUsers())
-	dial := func() *textproto.Conn {
-		c, err := textproto.Dial("tcp", st.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, _, err := c.ReadResponse(220); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Cmd("EHLO client.example.com"); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := c.ReadResponse(250); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	expect := func(c *textproto.Conn, line string, code int, msg string) {
-		t.Helper()
-		if _, err := c.Cmd("%s", line); err != nil {
-			t.Fatal(err)
-		}
-		got, text, err := c.ReadResponse(code)
-		if err != nil || (msg != "" && text != msg) {
-			t.Fatalf("%s: %d %q %v, want %d %q", line, got, text, err, code, msg)
-		}
-	}
+	c := st.DialText(t)
+	mechtest.ExpectReply(t, c, "AUTH PLAIN", 334, "")
+	mechtest.ExpectReply(t, c, "dGVzdAB0ZXN0ADEyMzQ=", 235, "")
 
-	c := dial()
-	expect(c, "AUTH PLAIN", 334, "")
-	expect(c, "dGVzdAB0ZXN0ADEyMzQ=", 235, "")
+	c = st.DialText(t)
+	mechtest.ExpectReply(t, c, "AUTH PLAIN YWRtaW4AAHB3", 501, "") // admin\0\0pw
 
-	c = dial()
-	expect(c, "AUTH PLAIN YWRtaW4AAHB3", 501, "") // admin\0\0pw
-
-	c = dial()
-	expect(c, "AUTH PLAIN", 334, "")
-	expect(c, "dGltAHRhbnN0YWFm", 501, "") // one NUL
+	c = st.DialText(t)
+	mechtest.ExpectReply(t, c, "AUTH PLAIN", 334, "")
+	mechtest.ExpectReply(t, c, "dGltAHRhbnN0YWFm", 501, "") // one NUL
 
 	if got := st.Identities(); len(got) != 1 || got[0].AuthorizedAs() != "test" {
 		t.Fatalf("identities = %+v", got)
