@@ -2,9 +2,7 @@ package login
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -14,32 +12,9 @@ import (
 	"github.com/saslkit/saslkit/sasl"
 )
 
-// users is a password verifier over a fixed table.
-type users struct {
-	pw    map[string]string
-	calls int
-	last  [3]string
-	err   error
-}
-
-func testUsers() *users {
-	return &users{pw: map[string]string{"tim": "tanstaaftanstaaf"}}
-}
-
-func (u *users) VerifyPassword(_ context.Context, authzid, username, password string) (sasl.Identity, error) {
-	u.calls++
-	u.last = [3]string{authzid, username, password}
-	if u.err != nil {
-		return sasl.Identity{}, u.err
-	}
-	want, ok := u.pw[username]
-	if !ok {
-		return sasl.Identity{}, fmt.Errorf("no user %q: %w", username, sasl.ErrUnknownUser)
-	}
-	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
-		return sasl.Identity{}, fmt.Errorf("wrong password for %q: %w", username, sasl.ErrAuthFailed)
-	}
-	return sasl.Identity{Username: username}, nil
+// testUsers returns a verifier that knows tim.
+func testUsers() *mechtest.PasswordTable {
+	return &mechtest.PasswordTable{Passwords: map[string]string{"tim": "tanstaaftanstaaf"}}
 }
 
 func TestVectors(t *testing.T) {
@@ -58,8 +33,8 @@ func TestVectors(t *testing.T) {
 		if err := mechtest.ReplayServer(t, s, mechtest.ReadTranscript(t, f)); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if u.last != [3]string{"", "tim", "tanstaaftanstaaf"} {
-			t.Fatalf("%s: verifier got %q", f, u.last)
+		if u.Last != [3]string{"", "tim", "tanstaaftanstaaf"} {
+			t.Fatalf("%s: verifier got %q", f, u.Last)
 		}
 		if id, ok := s.Identity(); !ok || id != (sasl.Identity{Mechanism: Name, Username: "tim"}) {
 			t.Fatalf("%s: Identity = %+v", f, id)
@@ -79,8 +54,8 @@ func TestVectors(t *testing.T) {
 	if _, done, err := s.Next(steps[3].Data); !done || err != nil {
 		t.Fatal(done, err)
 	}
-	if u.last != [3]string{"", "tim", "tanstaaftanstaaf"} {
-		t.Fatalf("verifier got %q", u.last)
+	if u.Last != [3]string{"", "tim", "tanstaaftanstaaf"} {
+		t.Fatalf("verifier got %q", u.Last)
 	}
 }
 
@@ -158,7 +133,7 @@ func TestClientServer(t *testing.T) {
 func TestVerifierErrors(t *testing.T) {
 	down := errors.New("directory down")
 	u := testUsers()
-	u.err = down
+	u.Err = down
 	s := NewServer(context.Background(), u)
 	_, _, _ = s.Next([]byte("tim"))
 	_, done, err := s.Next([]byte("pw"))
@@ -218,7 +193,7 @@ func TestServerRejects(t *testing.T) {
 			if !errors.As(err, &me) || !done || me.Mechanism != Name {
 				t.Fatalf("err = %v done %v, want *sasl.MalformedError", err, done)
 			}
-			if u.calls != 0 {
+			if u.Calls != 0 {
 				t.Fatal("verifier called")
 			}
 			if _, _, err := s.Next([]byte("x")); !errors.Is(err, sasl.ErrDone) {
@@ -231,7 +206,7 @@ func TestServerRejects(t *testing.T) {
 func TestServerLegacyPassword(t *testing.T) {
 	// A Latin-1 password reaches the verifier byte for byte.
 	u := testUsers()
-	u.pw["tim"] = "caf\xe9"
+	u.Passwords["tim"] = "caf\xe9"
 	s := NewServer(context.Background(), u)
 	_, _, _ = s.Next([]byte("tim"))
 	if _, _, err := s.Next([]byte("caf\xe9")); err != nil {
@@ -280,7 +255,7 @@ func TestSecretHygiene(t *testing.T) {
 	const pw = "s3cr3t-Pa55w0rd"
 	sec := mechtest.NewSecrets(pw)
 	u := testUsers()
-	u.pw["tim"] = pw
+	u.Passwords["tim"] = pw
 	mid := NewServer(context.Background(), u)
 	_, _, _ = mid.Next([]byte("tim"))
 	done := NewServer(context.Background(), u)
@@ -292,7 +267,7 @@ func TestSecretHygiene(t *testing.T) {
 	_, _ = c.Next(nil)
 	sec.Check(t, "value", NewClient("tim", pw), c, mid, done, NewServer(context.Background(), u))
 	var errs []error
-	u.pw["tim"] = "other"
+	u.Passwords["tim"] = "other"
 	for _, p := range []string{pw, pw + "\x00", strings.Repeat(pw, 300)} {
 		s := NewServer(context.Background(), u)
 		_, _, _ = s.Next([]byte("tim"))

@@ -3,7 +3,6 @@ package login
 import (
 	"context"
 	"errors"
-	"net/textproto"
 	"strings"
 	"testing"
 
@@ -61,42 +60,14 @@ func TestSMTPLoopback(t *testing.T) {
 // and shows the reply to a malformed username.
 func TestSMTPRawWire(t *testing.T) {
 	st := startSMTP(t, testUsers())
-	dial := func() *textproto.Conn {
-		c, err := textproto.Dial("tcp", st.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, _, err := c.ReadResponse(220); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Cmd("EHLO client.example.com"); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := c.ReadResponse(250); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	expect := func(c *textproto.Conn, line string, code int, msg string) {
-		t.Helper()
-		if _, err := c.Cmd("%s", line); err != nil {
-			t.Fatal(err)
-		}
-		got, text, err := c.ReadResponse(code)
-		if err != nil || (msg != "" && text != msg) {
-			t.Fatalf("%s: %d %q %v, want %d %q", line, got, text, err, code, msg)
-		}
-	}
+	c := st.DialText(t)
+	mechtest.ExpectReply(t, c, "AUTH LOGIN", 334, "VXNlcm5hbWU6")
+	mechtest.ExpectReply(t, c, "dGlt", 334, "UGFzc3dvcmQ6")
+	mechtest.ExpectReply(t, c, "dGFuc3RhYWZ0YW5zdGFhZg==", 235, "")
 
-	c := dial()
-	expect(c, "AUTH LOGIN", 334, "VXNlcm5hbWU6")
-	expect(c, "dGlt", 334, "UGFzc3dvcmQ6")
-	expect(c, "dGFuc3RhYWZ0YW5zdGFhZg==", 235, "")
-
-	c = dial()
-	expect(c, "AUTH LOGIN", 334, "VXNlcm5hbWU6")
-	expect(c, "dABpbQ==", 501, "") // "t\x00im"
+	c = st.DialText(t)
+	mechtest.ExpectReply(t, c, "AUTH LOGIN", 334, "VXNlcm5hbWU6")
+	mechtest.ExpectReply(t, c, "dABpbQ==", 501, "") // "t\x00im"
 
 	if got := st.Identities(); len(got) != 1 || got[0].Username != "tim" {
 		t.Fatalf("identities = %+v", got)
