@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
 	"github.com/saslkit/saslkit/internal/mechtest"
@@ -31,11 +30,7 @@ func startIMAP(t *testing.T, v sasl.TokenVerifier, opts *ServerOptions) *mechtes
 
 func TestIMAPSuccessInOneRoundTrip(t *testing.T) {
 	srv := startIMAP(t, newTable(testUser, testToken), nil)
-	c, err := imapclient.DialInsecure(srv.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := srv.Dial(t)
 	sc := NewClient(testUser, testToken)
 	if err := c.Authenticate(sc); err != nil {
 		t.Fatalf("Authenticate: %v", err)
@@ -103,13 +98,9 @@ func TestIMAPWithoutInitialResponse(t *testing.T) {
 
 func TestIMAPRejectedStaysInSync(t *testing.T) {
 	srv := startIMAP(t, newTable(testUser, "the-right-token"), nil)
-	c, err := imapclient.DialInsecure(srv.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := srv.Dial(t)
 	sc := NewClient(testUser, testToken)
-	err = c.Authenticate(sc)
+	err := c.Authenticate(sc)
 	var ie *imap.Error
 	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeAuthenticationFailed {
 		t.Fatalf("Authenticate: %v", err)
@@ -137,11 +128,7 @@ func TestIMAPRejectedStaysInSync(t *testing.T) {
 // record, and the connection stays usable.
 func TestIMAPRejectedWithoutChallenge(t *testing.T) {
 	srv := startIMAP(t, newTable(testUser, "the-right-token"), MicrosoftServerOptions())
-	c, err := imapclient.DialInsecure(srv.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := srv.Dial(t)
 	sc := NewClient(testUser, testToken)
 	var ie *imap.Error
 	if err := c.Authenticate(sc); !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
