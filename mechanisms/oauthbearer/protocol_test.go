@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
 	"github.com/saslkit/saslkit/internal/mechtest"
@@ -67,11 +66,7 @@ func splitAddr(t *testing.T, addr string) (string, int) {
 
 func TestIMAPSuccessInOneRoundTrip(t *testing.T) {
 	srv := startIMAP(t, newTable(testUser, testToken))
-	c, err := imapclient.DialInsecure(srv.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := srv.Dial(t)
 	if err := c.Authenticate(clientFor(t, srv.Addr, testToken)); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
@@ -97,13 +92,9 @@ func TestIMAPSuccessInOneRoundTrip(t *testing.T) {
 
 func TestIMAPRejectedStaysInSync(t *testing.T) {
 	srv := startIMAP(t, newTable(testUser, "the-right-token"))
-	c, err := imapclient.DialInsecure(srv.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := srv.Dial(t)
 	sc := clientFor(t, srv.Addr, testToken)
-	err = c.Authenticate(sc)
+	err := c.Authenticate(sc)
 	var ie *imap.Error
 	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || ie.Code != imap.ResponseCodeAuthenticationFailed {
 		t.Fatalf("Authenticate: %v", err)
@@ -142,11 +133,7 @@ func TestIMAPWrongServer(t *testing.T) {
 	srv := startIMAPWith(t, newTable(testUser, testToken), func(*sasl.ConnState) *ServerOptions {
 		return &ServerOptions{Host: "imap.example.net"}
 	})
-	c, err := imapclient.DialInsecure(srv.Addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := srv.Dial(t)
 	if err := c.Authenticate(clientFor(t, srv.Addr, testToken)); err == nil {
 		t.Fatal("authenticated against the wrong host")
 	}
