@@ -7,6 +7,7 @@ package mechserver
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -95,6 +96,17 @@ func (c *OneMessage) Identity() (sasl.Identity, bool) { return c.id, c.ok }
 // "challenged" or "done".
 func (c *OneMessage) State() string {
 	return [...]string{"start", "challenged", "done"}[c.state]
+}
+
+// Describe returns pkg.Server{state:S}, with Username:"U" added once a
+// client is accepted: the description a server prints instead of its
+// fields.
+func (c *OneMessage) Describe(pkg string) string {
+	desc := pkg + ".Server{state:" + c.State()
+	if c.ok {
+		desc += " Username:" + strconv.Quote(c.id.Username)
+	}
+	return desc + "}"
 }
 
 // VerifierError is the conversation's error when a verifier returned err: a

@@ -37,6 +37,9 @@ func TestOneMessage(t *testing.T) {
 	if id, ok := s.Identity(); !ok || id.Username != "fred" {
 		t.Fatalf("Identity = %+v %v", id, ok)
 	}
+	if got := s.Describe("echo"); got != `echo.Server{state:done Username:"fred"}` {
+		t.Fatal(got)
+	}
 	for _, r := range [][]byte{nil, {}, []byte("x")} {
 		if ch, done, err := s.Next(r); ch != nil || !done || !errors.Is(err, sasl.ErrDone) || !strings.HasPrefix(err.Error(), "echo: ") {
 			t.Fatalf("after done: %q %v %v", ch, done, err)
@@ -47,6 +50,9 @@ func TestOneMessage(t *testing.T) {
 	s = newEcho(true)
 	if ch, done, err := s.Next(nil); ch == nil || len(ch) != 0 || done || err != nil || s.State() != "challenged" {
 		t.Fatalf("Next(nil) = %q %v %v", ch, done, err)
+	}
+	if got := s.Describe("echo"); got != "echo.Server{state:challenged}" {
+		t.Fatal(got)
 	}
 	if _, done, err := s.Next(nil); !done || !errors.Is(err, sasl.ErrMalformed) {
 		t.Fatalf("second nil: %v %v", done, err)

@@ -166,9 +166,5 @@ func (s *server) Next(response []byte) ([]byte, bool, error) {
 
 // Format prints the conversation's state, never its verifier.
 func (s *server) Format(f fmt.State, verb rune) {
-	desc := "external.Server{state:" + s.State()
-	if id, ok := s.Identity(); ok {
-		desc += " Username:" + strconv.Quote(id.Username)
-	}
-	redact.Format(f, verb, desc+"}")
+	redact.Format(f, verb, s.Describe("external"))
 }
