@@ -120,11 +120,7 @@ func TestClientServer(t *testing.T) {
 				if ok != (err == nil) || (ok && id != sasl.Identity{Mechanism: Name, Username: "tim"}) {
 					t.Fatalf("Identity = %+v %v", id, ok)
 				}
-				for _, r := range [][]byte{nil, {}, []byte("tim")} {
-					if _, _, err := s.Next(r); !errors.Is(err, sasl.ErrDone) {
-						t.Fatalf("Next after done = %v", err)
-					}
-				}
+				mechtest.AssertDone(t, s, []byte("tim"))
 			}
 		})
 	}
