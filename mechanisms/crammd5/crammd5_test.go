@@ -146,11 +146,7 @@ func TestClientServer(t *testing.T) {
 			if !tt.ok && (err != errAuthFailed || !errors.Is(err, sasl.ErrAuthFailed) || errors.Is(err, sasl.ErrUnknownUser)) {
 				t.Fatalf("err = %v, want the one auth failure", err)
 			}
-			for _, r := range [][]byte{nil, {}, []byte("tim 00000000000000000000000000000000")} {
-				if _, _, err := s.Next(r); !errors.Is(err, sasl.ErrDone) {
-					t.Fatalf("Next after done = %v", err)
-				}
-			}
+			mechtest.AssertDone(t, s, []byte("tim 00000000000000000000000000000000"))
 		})
 	}
 }
