@@ -194,11 +194,7 @@ func TestClientServer(t *testing.T) {
 				if ok != (tt.want == nil) || (ok && (id.Username != "fred" || id.Authzid != tt.authzid)) {
 					t.Fatalf("Identity = %+v %v", id, ok)
 				}
-				for _, r := range [][]byte{nil, {}, msg} {
-					if _, _, err := s.Next(r); !errors.Is(err, sasl.ErrDone) {
-						t.Fatalf("Next after done = %v", err)
-					}
-				}
+				mechtest.AssertDone(t, s, msg)
 			}
 		})
 	}
