@@ -2,13 +2,25 @@ package mechtest
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/saslkit/saslkit/sasl"
 )
 
-// maxRounds bounds Run: no mechanism here needs more challenges.
+// maxRounds is Run's bound on challenges: no built-in mechanism needs more.
 const maxRounds = 10
+
+// Options change how RunWith drives an exchange.
+type Options struct {
+	// WithholdIR makes the client wait for the server's first challenge
+	// before it sends its initial response, as over a protocol without
+	// one; the server must answer Next(nil) with an empty challenge.
+	WithholdIR bool
+	// MaxRounds bounds the challenges the client answers before the
+	// server must decide; 0 means ten.
+	MaxRounds int
+}
 
 // Exchange is what Run observed.
 type Exchange struct {
@@ -28,8 +40,9 @@ type Exchange struct {
 	Done bool
 	// Fault says how the pair broke the go-sasl contract, or is nil: a
 	// server error without done, a nil client response while the server
-	// waits (go-smtp reads that as success), or no verdict after ten
-	// rounds.
+	// waits (go-smtp reads that as success), a withheld initial response
+	// the server did not ask for with an empty challenge, or no verdict
+	// after the last challenge allowed.
 	Fault error
 }
 
@@ -49,14 +62,33 @@ func (x Exchange) Err() error {
 // v=) goes to the client too. Run reports through the Exchange only, so
 // callers without a testing.TB can use it.
 func Run(c sasl.Client, s sasl.Server) Exchange {
+	return RunWith(c, s, Options{})
+}
+
+// RunWith is Run with options.
+func RunWith(c sasl.Client, s sasl.Server, opts Options) Exchange {
 	var x Exchange
+	rounds := opts.MaxRounds
+	if rounds <= 0 {
+		rounds = maxRounds
+	}
 	mech, resp, err := c.Start()
 	x.Mechanism = mech
 	if err != nil {
 		x.ClientErr = err
 		return x
 	}
-	for range maxRounds {
+	if opts.WithholdIR && resp != nil {
+		x.Wire = append(x.Wire, nil)
+		ch, done, err := s.Next(nil)
+		if err != nil || done || ch == nil || len(ch) != 0 {
+			x.ServerErr, x.Done = err, done
+			x.Fault = errors.New("server did not answer a withheld initial response with an empty challenge")
+			return x
+		}
+		x.Wire = append(x.Wire, ch)
+	}
+	for {
 		x.Wire = append(x.Wire, resp)
 		ch, done, err := s.Next(resp)
 		if err != nil || done {
@@ -72,6 +104,10 @@ func Run(c sasl.Client, s sasl.Server) Exchange {
 			}
 			return x
 		}
+		if x.Rounds == rounds {
+			x.Fault = errors.New("no verdict after " + strconv.Itoa(rounds) + " challenges")
+			return x
+		}
 		x.Wire = append(x.Wire, ch)
 		resp, err = c.Next(ch)
 		if err != nil {
@@ -84,8 +120,6 @@ func Run(c sasl.Client, s sasl.Server) Exchange {
 		}
 		x.Rounds++
 	}
-	x.Fault = errors.New("exchange did not end")
-	return x
 }
 
 // Drive is Run for tests: it fails t when the exchange breaks the contract

@@ -59,6 +59,14 @@ func TestRun(t *testing.T) {
 	if x.Fault != nil || x.Err() != nil || !x.Done || x.Rounds != 2 || len(x.Wire) != 5 || x.Mechanism != "X" {
 		t.Fatalf("%+v", x)
 	}
+	x = RunWith(&scripted{ir: []byte("ir"), responses: [][]byte{{}}}, &echo{rounds: 2}, Options{WithholdIR: true})
+	if x.Fault == nil || x.Done {
+		t.Fatalf("a challenge other than empty to a withheld initial response: %+v", x)
+	}
+	x = RunWith(&scripted{ir: []byte("ir"), responses: [][]byte{{}}}, &echo{rounds: 1}, Options{MaxRounds: 1})
+	if x.Fault != nil || !x.Done || x.Rounds != 1 {
+		t.Fatalf("one round: %+v", x)
+	}
 	x = Run(&scripted{responses: [][]byte{nil}}, &echo{rounds: 1})
 	if x.Fault == nil {
 		t.Fatal("nil response not reported")

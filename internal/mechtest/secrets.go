@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/saslkit/saslkit/sasl"
 )
 
 // minSecretLen is the shortest secret searched for: a shorter one would be
@@ -57,8 +59,9 @@ func (s *Secrets) Find(text string) string {
 var verbs = []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"}
 
 // Renderings returns every text v can become: each fmt verb, fmt.Sprint and
-// fmt.Sprintln, and for an error also Error(). Each is prefixed with how it
-// was made, as in "%+v: ...".
+// fmt.Sprintln; for an error also Error(); for a client, the renderings of
+// the failure it recorded (sasl.FailureOf). Each is prefixed with how it was
+// made, as in "%+v: ...".
 func Renderings(v any) []string {
 	var out []string
 	for _, verb := range verbs {
@@ -67,6 +70,13 @@ func Renderings(v any) []string {
 	out = append(out, "Sprint: "+fmt.Sprint(v), "Sprintln: "+fmt.Sprintln(v))
 	if err, ok := v.(error); ok {
 		out = append(out, "Error: "+err.Error())
+	}
+	if c, ok := v.(sasl.Client); ok {
+		if f := sasl.FailureOf(c); f != nil {
+			for _, r := range Renderings(f) {
+				out = append(out, "Failure "+r)
+			}
+		}
 	}
 	return out
 }
