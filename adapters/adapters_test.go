@@ -1,0 +1,230 @@
+package adapters_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/saslkit/saslkit/adapters"
+	"github.com/saslkit/saslkit/providers"
+	"github.com/saslkit/saslkit/sasl"
+)
+
+// tokens is a token fetcher handing out numbered tokens; the cache over it
+// invalidates.
+type tokens struct{ n atomic.Int32 }
+
+func (f *tokens) Fetch(ctx context.Context) (*oauth2.Token, error) {
+	i := f.n.Add(1)
+	return &oauth2.Token{AccessToken: fmt.Sprintf("tok%d", i), Expiry: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
+}
+
+// server answers an exchange by the token in the initial response.
+func server(reject func(ir string) error, calls *int) adapters.Exchange {
+	return func(ctx context.Context, n *sasl.Negotiated) error {
+		*calls++
+		_, ir, err := n.Client.Start()
+		if err != nil {
+			return err
+		}
+		return reject(string(ir))
+	}
+}
+
+var loopback = &sasl.ConnState{Host: "localhost"}
+
+func tokenOpts(f *tokens) *adapters.Options {
+	return &adapters.Options{Credentials: &sasl.Credentials{
+		Username:    "alice@example.test",
+		TokenSource: providers.NewCache(f, nil),
+	}}
+}
+
+func rejected(ir string) error {
+	return &adapters.AuthError{Protocol: "IMAP", Code: "AUTHENTICATIONFAILED", Text: "Invalid credentials", Kind: adapters.ErrRejected}
+}
+
+func TestRetryOnceWithFreshToken(t *testing.T) {
+	f := &tokens{}
+	calls := 0
+	n, err := adapters.Authenticate(context.Background(), tokenOpts(f), []string{"XOAUTH2"}, loopback, server(func(ir string) error {
+		if strings.Contains(ir, "Bearer tok1\x01") {
+			return rejected(ir)
+		}
+		return nil
+	}, &calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || f.n.Load() != 2 {
+		t.Fatalf("exchanges %d, fetches %d; want 2, 2", calls, f.n.Load())
+	}
+	if n.Mechanism.Name != "XOAUTH2" {
+		t.Fatalf("mechanism %s", n.Mechanism.Name)
+	}
+	if d, ok := adapters.Deadline(n, time.Minute); !ok || !d.Equal(time.Date(2029, 12, 31, 23, 59, 0, 0, time.UTC)) {
+		t.Fatalf("deadline %v %v", d, ok)
+	}
+}
+
+func TestRejectedTwiceIsReturned(t *testing.T) {
+	f := &tokens{}
+	calls := 0
+	_, err := adapters.Authenticate(context.Background(), tokenOpts(f), []string{"XOAUTH2"}, loopback, server(rejected, &calls))
+	if !errors.Is(err, adapters.ErrRejected) {
+		t.Fatalf("err = %v", err)
+	}
+	var ae *adapters.AuthError
+	if !errors.As(err, &ae) || ae.Mechanism != "XOAUTH2" {
+		t.Fatalf("err = %#v", err)
+	}
+	if calls != 2 {
+		t.Fatalf("exchanges %d, want 2", calls)
+	}
+}
+
+func TestNoRetry(t *testing.T) {
+	cases := []struct {
+		name string
+		opts *adapters.Options
+		mech string
+		err  error
+	}{
+		{"password", &adapters.Options{Credentials: &sasl.Credentials{Username: "u", Password: "p"}}, "PLAIN",
+			&adapters.AuthError{Kind: adapters.ErrRejected}},
+		{"temporary", tokenOpts(&tokens{}), "XOAUTH2", &adapters.AuthError{Kind: adapters.ErrTemporary}},
+		{"io", tokenOpts(&tokens{}), "XOAUTH2", errors.New("connection reset")},
+		{"no invalidation", &adapters.Options{Credentials: &sasl.Credentials{Username: "u", TokenSource: static{}}}, "XOAUTH2",
+			&adapters.AuthError{Kind: adapters.ErrRejected}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			_, err := adapters.Authenticate(context.Background(), c.opts, []string{c.mech}, loopback,
+				server(func(string) error { return c.err }, &calls))
+			if !errors.Is(err, c.err) && err != c.err {
+				t.Fatalf("err = %v", err)
+			}
+			if calls != 1 {
+				t.Fatalf("exchanges %d, want 1", calls)
+			}
+		})
+	}
+}
+
+type static struct{}
+
+func (static) Token(context.Context) (*oauth2.Token, error) {
+	return &oauth2.Token{AccessToken: "t"}, nil
+}
+
+func TestNoMechanism(t *testing.T) {
+	calls := 0
+	_, err := adapters.Authenticate(context.Background(), tokenOpts(&tokens{}), []string{"CRAM-MD5", "GSSAPI"}, loopback,
+		server(func(string) error { return nil }, &calls))
+	if !errors.Is(err, sasl.ErrNoMechanism) || calls != 0 {
+		t.Fatalf("err = %v, calls %d", err, calls)
+	}
+}
+
+func TestInsecureRefusedBeforeExchange(t *testing.T) {
+	calls := 0
+	remote := &sasl.ConnState{Host: "mail.example.test"}
+	_, err := adapters.Authenticate(context.Background(), tokenOpts(&tokens{}), []string{"XOAUTH2", "PLAIN"}, remote,
+		server(func(string) error { return nil }, &calls))
+	if !errors.Is(err, sasl.ErrInsecureTransport) || calls != 0 {
+		t.Fatalf("err = %v, calls %d", err, calls)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := 0
+	_, err := adapters.Authenticate(ctx, tokenOpts(&tokens{}), []string{"XOAUTH2"}, loopback, server(func(string) error { return nil }, &calls))
+	if !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Fatalf("err = %v, calls %d", err, calls)
+	}
+}
+
+func TestNilExchange(t *testing.T) {
+	if _, err := adapters.Authenticate(context.Background(), nil, nil, nil, nil); err == nil {
+		t.Fatal("no error")
+	}
+}
+
+func TestFailureRecorded(t *testing.T) {
+	// The exchange feeds the client a JSON error challenge, as Gmail does.
+	calls := 0
+	_, err := adapters.Authenticate(context.Background(), tokenOpts(&tokens{}), []string{"XOAUTH2"}, loopback,
+		func(ctx context.Context, n *sasl.Negotiated) error {
+			calls++
+			if _, _, err := n.Client.Start(); err != nil {
+				return err
+			}
+			if _, err := n.Client.Next([]byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`)); err != nil {
+				return err
+			}
+			return &adapters.AuthError{Protocol: "SMTP", Code: "535", Kind: adapters.ErrRejected}
+		})
+	var te *sasl.TokenError
+	if !errors.As(err, &te) || te.Status != "401" || te.Scope != "https://mail.google.com/" {
+		t.Fatalf("err = %v", err)
+	}
+	if calls != 2 {
+		t.Fatalf("exchanges %d", calls)
+	}
+	if !strings.Contains(err.Error(), "status 401") || strings.Contains(err.Error(), "tok1") || strings.Contains(err.Error(), "tok2") {
+		t.Fatalf("message %q", err)
+	}
+}
+
+func TestAuthErrorMessage(t *testing.T) {
+	e := &adapters.AuthError{Protocol: "SMTP", Mechanism: "PLAIN", Code: "454", Text: "4.7.0 \x1b[31mtry\r\nlater\x00 \"now\"", Kind: adapters.ErrTemporary}
+	want := `adapters: SMTP PLAIN authentication failed: temporary authentication failure [454] "4.7.0 [31mtry later \"now\""`
+	if got := e.Error(); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if !errors.Is(e, adapters.ErrTemporary) || errors.Is(e, adapters.ErrRejected) {
+		t.Fatal("kind")
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	long := strings.Repeat("é", 300)
+	got := adapters.Sanitize(long)
+	if len(got) > adapters.MaxTextLen+len("…") || !strings.HasSuffix(got, "…") {
+		t.Fatalf("len %d", len(got))
+	}
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"  ok  ", "ok"},
+		{"a\tb\nc", "a b c"},
+		{"bad \xff utf8", "bad utf8"},
+	} {
+		if got := adapters.Sanitize(c.in); got != c.want {
+			t.Errorf("Sanitize(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestDeadlineWithoutToken(t *testing.T) {
+	if _, ok := adapters.Deadline(nil, 0); ok {
+		t.Fatal("nil")
+	}
+	opts := &adapters.Options{Credentials: &sasl.Credentials{Username: "u", Password: "p"}}
+	n, err := adapters.Authenticate(context.Background(), opts, []string{"PLAIN"}, loopback,
+		func(context.Context, *sasl.Negotiated) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := adapters.Deadline(n, 0); ok {
+		t.Fatal("a password session has no deadline")
+	}
+}
