@@ -124,8 +124,9 @@ func runPython(ctx context.Context, bin, script string, input any, result any) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	// -E and -s: no PYTHON* variables, no user site directory.
-	cmd := exec.CommandContext(ctx, bin, "-E", "-s", filepath.Join("testdata", "python", script))
+	// -E, -s and -B: no PYTHON* variables, no user site directory, no
+	// __pycache__ written into testdata.
+	cmd := exec.CommandContext(ctx, bin, "-E", "-s", "-B", filepath.Join("testdata", "python", script))
 	cmd.Stdin = bytes.NewReader(in)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
