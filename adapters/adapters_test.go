@@ -228,3 +228,25 @@ func TestDeadlineWithoutToken(t *testing.T) {
 		t.Fatal("a password session has no deadline")
 	}
 }
+
+func TestRedactWriter(t *testing.T) {
+	var b strings.Builder
+	w := adapters.RedactWriter(&b)
+	in := "* OK ready\r\nT1 AUTHENTICATE XOAUTH2 dXNlcj1hQGIBYXV0aD1CZWFyZXIgc2VjcmV0AQE=\r\n+ eyJzdGF0dXMiOiI0MDEifQ==\r\n=\r\nT1 NO [AUTHENTICATIONFAILED] no\r\n" +
+		"T2 LOGIN alice s3cret\r\nAUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n235 ok\r\nAUTH LOGIN\r\n334 VXNlcm5hbWU6\r\nYWxpY2U=\r\n334 UGFzc3dvcmQ6\r\nczNjcmV0\r\n235 2.7.0 ok\r\nPASS s3cret\r\nQUIT\r\n"
+	// Written in pieces, as a tee would.
+	for i := 0; i < len(in); i += 7 {
+		_, _ = w.Write([]byte(in[i:min(i+7, len(in))]))
+	}
+	out := b.String()
+	for _, secret := range []string{"s3cret", "czNjcmV0", "AGFsaWNl", "dXNlcj1h", "YWxpY2U="} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q in transcript:\n%s", secret, out)
+		}
+	}
+	for _, keep := range []string{"T1 AUTHENTICATE XOAUTH2 [REDACTED]", "+ eyJzdGF0dXMiOiI0MDEifQ==", "T1 NO [AUTHENTICATIONFAILED] no", "235 2.7.0 ok", "QUIT"} {
+		if !strings.Contains(out, keep) {
+			t.Errorf("%q missing:\n%s", keep, out)
+		}
+	}
+}
