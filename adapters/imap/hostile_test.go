@@ -1,0 +1,219 @@
+package imap_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"golang.org/x/oauth2"
+
+	"github.com/saslkit/saslkit/adapters"
+	imapadapter "github.com/saslkit/saslkit/adapters/imap"
+	"github.com/saslkit/saslkit/sasl"
+)
+
+type staticSource struct{}
+
+func (staticSource) Token(context.Context) (*oauth2.Token, error) {
+	return &oauth2.Token{AccessToken: "ya29.static-token"}, nil
+}
+
+var staticCreds = &sasl.Credentials{Username: alice, TokenSource: staticSource{}}
+
+// scripted serves one connection with script and returns the address. The
+// script's lines are returned on done when it ends.
+func scripted(t *testing.T, script func(c net.Conn, r *bufio.Reader, got func(string))) (addr string, done <-chan []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	ch := make(chan []string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		defer c.Close()
+		var lines []string
+		script(c, bufio.NewReader(c), func(s string) { lines = append(lines, s) })
+		ch <- lines
+	}()
+	return ln.Addr().String(), ch
+}
+
+func readLine(r *bufio.Reader) string {
+	l, _ := r.ReadString('\n')
+	return strings.TrimRight(l, "\r\n")
+}
+
+func dialPlain(t *testing.T, addr string) (*imapclient.Client, *sasl.ConnState) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := imapclient.New(conn, nil)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, sasl.ConnStateOf(conn, "localhost", 143)
+}
+
+func bounded(t *testing.T) context.Context {
+	// A bound so that a regression fails instead of hanging; no test
+	// asserts on time.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+const greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready\r\n"
+
+// A challenge XOAUTH2 cannot parse: the client answers with an empty
+// response (imapclient cannot send "*"), the server fails the command, and
+// the next command works.
+func TestMalformedChallengeKeepsSync(t *testing.T) {
+	addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+		_, _ = c.Write([]byte(greeting))
+		got(readLine(r)) // AUTHENTICATE
+		_, _ = c.Write([]byte("+ " + base64.StdEncoding.EncodeToString([]byte("not json")) + "\r\n"))
+		got(readLine(r)) // the response
+		_, _ = c.Write([]byte("T1 BAD invalid response\r\n"))
+		got(readLine(r)) // NOOP
+		_, _ = c.Write([]byte("T2 OK NOOP done\r\n"))
+		readLine(r)
+	})
+	c, cs := dialPlain(t, addr)
+	_, err := imapadapter.Authenticate(bounded(t), c, &imapadapter.Options{Credentials: staticCreds, ConnState: cs})
+	if !errors.Is(err, adapters.ErrCancelled) || !errors.Is(err, sasl.ErrMalformed) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatalf("NOOP: %v", err)
+	}
+	c.Close()
+	lines := <-done
+	if len(lines) < 3 || lines[1] != "=" || !strings.HasSuffix(lines[2], " NOOP") {
+		t.Fatalf("server read %q", lines)
+	}
+	if strings.Contains(err.Error(), "ya29") {
+		t.Fatal("token in error")
+	}
+}
+
+func TestHostileServers(t *testing.T) {
+	cases := []struct {
+		name   string
+		script func(c net.Conn, r *bufio.Reader, got func(string))
+		want   error // nil: any error
+	}{
+		{"malformed capability", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte("* OK [CAPABILITY IMAP4rev1 AUTH=\x00\x01 ready\r\n"))
+			readLine(r)
+			_, _ = c.Write([]byte("* CAPABILITY (((\r\nT1 OK\r\n"))
+			readLine(r)
+		}, nil},
+		{"no mechanisms", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte("* OK [CAPABILITY IMAP4rev1] ready\r\n"))
+			readLine(r)
+		}, sasl.ErrNoMechanism},
+		{"non-base64 challenge", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte(greeting))
+			readLine(r)
+			_, _ = c.Write([]byte("+ !!!not-base64***\r\n"))
+			readLine(r)
+		}, nil},
+		{"oversized line", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte(greeting))
+			readLine(r)
+			big := strings.Repeat("A", 1<<20)
+			_, _ = c.Write([]byte("+ " + big))
+			readLine(r)
+		}, context.DeadlineExceeded}, // imapclient has no line limit: ctx ends it
+		{"closed mid-exchange", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte(greeting))
+			readLine(r)
+		}, nil},
+		{"silent", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte(greeting))
+			readLine(r)
+			readLine(r) // until the client closes
+		}, context.DeadlineExceeded},
+		{"garbage answer", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte(greeting))
+			readLine(r)
+			_, _ = c.Write([]byte("T1 WHAT\x00\x01 is this\r\n"))
+			readLine(r)
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr, done := scripted(t, tc.script)
+			c, cs := dialPlain(t, addr)
+			ctx := bounded(t)
+			if tc.want == context.DeadlineExceeded {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+				defer cancel()
+			}
+			_, err := imapadapter.Authenticate(ctx, c, &imapadapter.Options{Credentials: staticCreds, ConnState: cs})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "imap: ") && !strings.HasPrefix(err.Error(), "adapters: ") {
+				t.Fatalf("error without package prefix: %v", err)
+			}
+			if strings.Contains(err.Error(), "ya29") {
+				t.Fatal("token in error")
+			}
+			c.Close()
+			<-done
+		})
+	}
+}
+
+func TestHostileStartTLS(t *testing.T) {
+	cases := map[string]string{
+		"preauth":        "* PREAUTH hi\r\n",
+		"refused":        "* OK hi\r\n",
+		"injection":      "* OK hi\r\n",
+		"bad greeting":   "HELLO\r\n",
+		"oversized":      "* OK " + strings.Repeat("x", 10000) + "\r\n",
+		"closed at once": "",
+	}
+	for name, greet := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+				_, _ = c.Write([]byte(greet))
+				if greet == "" {
+					return
+				}
+				got(readLine(r))
+				switch name {
+				case "refused":
+					_, _ = c.Write([]byte("S1 NO no TLS here\r\n"))
+				case "injection":
+					_, _ = c.Write([]byte("S1 OK begin TLS\r\n* OK [CAPABILITY AUTH=PLAIN] injected\r\n"))
+				}
+				readLine(r)
+			})
+			_, _, err := imapadapter.DialStartTLS(bounded(t), addr, &imapadapter.Options{Credentials: staticCreds})
+			if err == nil || !strings.HasPrefix(err.Error(), "imap: ") {
+				t.Fatalf("err = %v", err)
+			}
+			<-done
+		})
+	}
+}
