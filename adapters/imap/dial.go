@@ -94,6 +94,9 @@ func dial(ctx context.Context, addr string, opts *Options, startTLS bool) (*imap
 		conn = &greetedConn{Conn: tc, r: io.MultiReader(strings.NewReader(localGreeting), tc)}
 	}
 	copts.TLSConfig = nil
+	if copts.DebugWriter != nil {
+		copts.DebugWriter = adapters.RedactWriter(copts.DebugWriter)
+	}
 	c := imapclient.New(conn, &copts)
 	n, err := authenticate(ctx, c, opts, cs)
 	if err != nil {

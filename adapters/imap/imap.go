@@ -33,8 +33,9 @@ type Options struct {
 	// it from the connection they make and ignore this field.
 	ConnState *sasl.ConnState
 	// Client holds imapclient's options for the dial helpers (TLSConfig,
-	// Dialer, handlers). Its DebugWriter sees the raw wire, credentials
-	// included; pass it through adapters.RedactWriter before logging.
+	// Dialer, DebugWriter, handlers). The dial helpers pass DebugWriter
+	// through adapters.RedactWriter, so the transcript holds no
+	// credentials; a client the caller builds itself should do the same.
 	Client *imapclient.Options
 }
 

@@ -44,7 +44,10 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := newServer(t, &sasltest.MailOptions{Profile: p})
 		creds, f := tokenCreds(ms, 0)
-		c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode), clientOpts(ms, creds))
+		var debug syncBuilder
+		opts := clientOpts(ms, creds)
+		opts.Client.DebugWriter = &debug
+		c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,9 +73,12 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 		}
 		tr := lastTranscript(t, ms, sasltest.ProtocolIMAP).String()
 		for _, tok := range f.issued {
-			if strings.Contains(tr, tok) {
-				t.Fatal("token in transcript")
+			if strings.Contains(tr, tok) || strings.Contains(debug.String(), tok) {
+				t.Fatal("token in a transcript")
 			}
+		}
+		if !strings.Contains(debug.String(), " AUTHENTICATE "+want+" [REDACTED]") {
+			t.Fatalf("debug transcript:\n%s", debug.String())
 		}
 	})
 }
