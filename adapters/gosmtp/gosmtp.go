@@ -79,7 +79,8 @@ func (o *Options) maxLine() int {
 // ErrTLSRequired; 503 ErrAlreadyAuthenticated; a cancelled exchange
 // ErrCancelled); sasl.ErrNoMechanism and sasl.ErrInsecureTransport from
 // negotiation (nothing sent); other errors when the connection failed. When
-// ctx ends first the client is closed.
+// ctx ends first, or when a SCRAM server fails mutual authentication
+// (ErrCancelled wrapping sasl.ErrServerAuth), the client is closed.
 func Authenticate(ctx context.Context, c *smtp.Client, opts *Options) (*sasl.Negotiated, error) {
 	if c == nil {
 		return nil, errors.New("gosmtp: Authenticate: nil client")
@@ -108,9 +109,15 @@ func authenticate(ctx context.Context, c *smtp.Client, opts *Options, cs *sasl.C
 		advertised = strings.Fields(params)
 	}
 	maxLine := opts.maxLine()
-	return adapters.Authenticate(ctx, opts.auth(), advertised, cs, func(ctx context.Context, n *sasl.Negotiated) error {
+	n, err := adapters.Authenticate(ctx, opts.auth(), advertised, cs, func(ctx context.Context, n *sasl.Negotiated) error {
 		return exchange(ctx, c, n, maxLine)
 	})
+	if err != nil && errors.Is(err, sasl.ErrServerAuth) {
+		// The server may have taken the exchange as a success without
+		// proving itself: the session must not be used.
+		_ = c.Close()
+	}
+	return n, err
 }
 
 // guard adapts a mechanism for go-smtp: it withholds an initial response

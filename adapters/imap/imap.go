@@ -63,7 +63,9 @@ func (o *Options) connState() *sasl.ConnState {
 // already authenticated (ErrAlreadyAuthenticated, nothing sent);
 // sasl.ErrNoMechanism and sasl.ErrInsecureTransport from negotiation
 // (nothing sent); other errors when the connection failed, in which case the
-// client is closed. When ctx ends first the client is closed.
+// client is closed. When ctx ends first, or when a SCRAM server fails mutual
+// authentication (ErrCancelled wrapping sasl.ErrServerAuth), the client is
+// closed.
 func Authenticate(ctx context.Context, c *imapclient.Client, opts *Options) (*sasl.Negotiated, error) {
 	if c == nil {
 		return nil, errors.New("imap: Authenticate: nil client")
@@ -89,9 +91,15 @@ func authenticate(ctx context.Context, c *imapclient.Client, opts *Options, cs *
 		_ = c.Close()
 		return nil, fmt.Errorf("imap: reading CAPABILITY: %w", withCtx(ctx, errors.New("no answer")))
 	}
-	return adapters.Authenticate(ctx, opts.auth(), caps.AuthMechanisms(), cs, func(ctx context.Context, n *sasl.Negotiated) error {
+	n, err := adapters.Authenticate(ctx, opts.auth(), caps.AuthMechanisms(), cs, func(ctx context.Context, n *sasl.Negotiated) error {
 		return exchange(ctx, c, n)
 	})
+	if err != nil && errors.Is(err, sasl.ErrServerAuth) {
+		// The server took the exchange as a success but did not prove
+		// itself: the session it opened must not be used.
+		_ = c.Close()
+	}
+	return n, err
 }
 
 // withCtx prefers ctx's error: when ctx ended, the client was closed
