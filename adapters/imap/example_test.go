@@ -91,3 +91,39 @@ func Example_goIMAPv1() {
 	fmt.Println(c.State() == imapv1.AuthenticatedState)
 	// Output: true
 }
+
+// A Session hands out a live connection: after the server ends the session
+// (as Gmail does when the token expires), the next call reconnects with a
+// fresh token and selects the mailbox again.
+func ExampleSession() {
+	ms, err := sasltest.NewMailServer(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer ms.Close()
+	tokens := providers.NewCache(providers.FetcherFunc(func(ctx context.Context) (*oauth2Token, error) {
+		return ms.IssueToken("alice@example.test")
+	}), nil)
+	s := imapadapter.NewSession(ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS), &imapadapter.SessionOptions{
+		Options: &imapadapter.Options{
+			Credentials: &sasl.Credentials{Username: "alice@example.test", TokenSource: tokens},
+			Client:      &imapclient.Options{TLSConfig: ms.ClientTLSConfig()},
+		},
+	})
+	defer s.Close()
+	ctx := context.Background()
+
+	if _, err := s.Select(ctx, "INBOX", nil); err != nil {
+		panic(err)
+	}
+	first, _ := s.Client(ctx)
+	ms.EndSessions(sasltest.ProtocolIMAP, "alice@example.test") // * BYE
+	<-first.Closed()
+
+	c, err := s.Client(ctx)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(c != first, c.Mailbox().Name)
+	// Output: true INBOX
+}
