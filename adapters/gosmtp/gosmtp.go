@@ -107,6 +107,10 @@ func authenticate(ctx context.Context, c *smtp.Client, opts *Options, cs *sasl.C
 	var advertised []string
 	if ok {
 		advertised = strings.Fields(params)
+	} else if err := c.Noop(); err != nil {
+		// Extension hides a failed EHLO; NOOP reports it (or the
+		// connection's failure) instead of "no mechanism".
+		return nil, fmt.Errorf("gosmtp: EHLO: %w", withCtx(ctx, err))
 	}
 	maxLine := opts.maxLine()
 	n, err := adapters.Authenticate(ctx, opts.auth(), advertised, cs, func(ctx context.Context, n *sasl.Negotiated) error {
@@ -226,4 +230,13 @@ func kindOf(se *smtp.SMTPError) error {
 		return adapters.ErrTemporary
 	}
 	return nil
+}
+
+// withCtx prefers ctx's error: when ctx ended, the client was closed
+// because of it.
+func withCtx(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w (%w)", ctxErr, err)
+	}
+	return err
 }

@@ -115,6 +115,13 @@ func TestHostileServers(t *testing.T) {
 			_, _ = c.Write([]byte("250-x\r\n250 AUTH \x00\x01\xff\r\n"))
 			readLine(r)
 		}, sasl.ErrNoMechanism},
+		{"EHLO refused", func(c net.Conn, r *bufio.Reader, got func(string)) {
+			_, _ = c.Write([]byte("220 hi\r\n"))
+			readLine(r)
+			_, _ = c.Write([]byte("554 5.7.1 go away\r\n"))
+			readLine(r)
+		}, nil},
+		{"closed before EHLO", func(c net.Conn, r *bufio.Reader, got func(string)) {}, nil},
 		{"non-base64 challenge", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			hello(c, r)
 			readLine(r)

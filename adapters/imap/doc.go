@@ -7,7 +7,9 @@
 //
 // Authenticate works on a client the caller already has. DialTLS (implicit
 // TLS, port 993) and DialStartTLS (port 143) connect, secure the connection
-// and authenticate, all bounded by the caller's context.
+// and authenticate, all bounded by the caller's context. Session keeps a
+// connection alive past its token's lifetime by reconnecting with a fresh
+// token.
 //
 // # Staying in step with the server
 //
