@@ -7,7 +7,10 @@
 //
 // Authenticate works on a client the caller already has. DialTLS (implicit
 // TLS, port 465) and DialStartTLS (port 587) connect, secure the connection
-// and authenticate, bounded by the caller's context.
+// and authenticate, bounded by the caller's context. Session is a sender
+// that outlives its token: it reconnects with a fresh token before the
+// deadline or after the server ends the session, and never sends a message
+// twice.
 //
 // # Initial response and the line limit
 //
