@@ -301,7 +301,7 @@ func exchange(t *textConn, n *sasl.Negotiated) error {
 			if st.ok {
 				return nil
 			}
-			return authError(mech, &Error{Command: "AUTH", Code: st.code, Text: st.text})
+			return authError(mech, &Error{Command: "AUTH", Code: st.code, Text: sanitize(st.text)})
 		}
 		t.log("S: ", redactedLine(raw))
 		if perr == nil && round >= maxRounds {
@@ -347,6 +347,6 @@ func cancel(t *textConn, mech string, why error) error {
 	if st.ok {
 		return t.fail(protoErr("AUTH", "server accepted a cancelled exchange"))
 	}
-	return &adapters.AuthError{Protocol: "POP3", Mechanism: mech, Code: st.code, Text: st.text,
+	return &adapters.AuthError{Protocol: "POP3", Mechanism: mech, Code: st.code, Text: sanitize(st.text),
 		Kind: adapters.ErrCancelled, Cause: why}
 }

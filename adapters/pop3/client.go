@@ -163,7 +163,7 @@ func splitAddr(addr string) (string, int) {
 }
 
 // Greeting returns the text of the server's greeting, after "+OK ".
-func (c *Client) Greeting() string { return c.greeting }
+func (c *Client) Greeting() string { return sanitize(c.greeting) }
 
 // ConnState describes the connection for SASL negotiation: host, port,
 // remote address and TLS state.

@@ -102,7 +102,7 @@ func (t *textConn) readStatus(cmd string) (string, error) {
 		return "", t.fail(err)
 	}
 	if !st.ok {
-		return "", &Error{Command: cmd, Code: st.code, Text: st.text}
+		return "", &Error{Command: cmd, Code: st.code, Text: sanitize(st.text)}
 	}
 	return st.text, nil
 }

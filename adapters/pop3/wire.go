@@ -13,7 +13,7 @@ import (
 type status struct {
 	ok   bool
 	code string // RFC 2449 response code, -ERR only
-	text string // the rest, sanitized
+	text string // the rest, as sent (sanitize before showing it)
 }
 
 // parseStatus parses "+OK [text]" or "-ERR [text]" strictly: the indicator
@@ -37,7 +37,7 @@ func parseStatus(cmd, line string) (status, error) {
 	if !st.ok {
 		st.code, rest = splitCode(rest)
 	}
-	st.text = sanitize(rest)
+	st.text = rest
 	return st, nil
 }
 
