@@ -3,6 +3,7 @@ package imap_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -113,5 +114,65 @@ func checkSelected(t *testing.T, c *imapclient.Client) {
 	}
 	if err := c.Noop().Wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func (f *fakeNow) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
+// Tokens expire one after another; the server ends each session (as Gmail
+// does), and the Session carries on with a fresh token each time, the
+// mailbox selected again, no message missed.
+func TestSessionAcrossExpiries(t *testing.T) {
+	for _, p := range []sasltest.MailProfile{sasltest.ProfileGmail, sasltest.ProfileMicrosoft} {
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			clock := &fakeNow{t: time.Now()}
+			ms := newServer(t, &sasltest.MailOptions{Profile: p, Clock: clock.Now})
+			creds, f := tokenCreds(ms, 0)
+			s := imapadapter.NewSession(ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS), &imapadapter.SessionOptions{
+				Options: clientOpts(ms, creds),
+				Now:     clock.Now,
+			})
+			defer s.Close()
+			ctx := context.Background()
+			if _, err := s.Select(ctx, "INBOX", nil); err != nil {
+				t.Fatal(err)
+			}
+			const expiries = 3
+			for i := 0; i < expiries; i++ {
+				c, err := s.Client(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.Mailbox().NumMessages; got != uint32(i) {
+					t.Fatalf("round %d: %d messages, want %d", i, got, i)
+				}
+				if _, err := ms.Store().Deliver(alice, []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(61 * time.Minute) // past the token's hour
+				if ms.CheckSessions() != 1 {
+					t.Fatalf("round %d: the server ended no session", i)
+				}
+				<-c.Closed()
+			}
+			c, err := s.Client(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Mailbox().NumMessages; got != expiries {
+				t.Fatalf("%d messages, want %d", got, expiries)
+			}
+			if got := f.fetches.Load(); got != expiries+1 {
+				t.Fatalf("fetches %d, want a fresh token per connection (%d)", got, expiries+1)
+			}
+			if st := ms.AuthStats(sasltest.ProtocolIMAP, ""); st.Succeeded != expiries+1 || st.Rejected != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
 	}
 }
