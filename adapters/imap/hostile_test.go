@@ -217,3 +217,39 @@ func TestHostileStartTLS(t *testing.T) {
 		})
 	}
 }
+
+// Without SASL-IR the initial response waits for the server's empty
+// continuation; with it, it rides on the command.
+func TestInitialResponseOnlyWithSASLIR(t *testing.T) {
+	for _, saslIR := range []bool{false, true} {
+		t.Run(map[bool]string{false: "without", true: "with"}[saslIR], func(t *testing.T) {
+			caps := "IMAP4rev1 AUTH=XOAUTH2"
+			if saslIR {
+				caps += " SASL-IR"
+			}
+			addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+				_, _ = c.Write([]byte("* OK [CAPABILITY " + caps + "] ready\r\n"))
+				cmd := readLine(r)
+				got(cmd)
+				if len(strings.Fields(cmd)) == 3 {
+					_, _ = c.Write([]byte("+ \r\n"))
+					got(readLine(r))
+				}
+				_, _ = c.Write([]byte("T1 OK authenticated\r\n"))
+				readLine(r)
+			})
+			c, cs := dialPlain(t, addr)
+			if _, err := imapadapter.Authenticate(bounded(t), c, &imapadapter.Options{Credentials: staticCreds, ConnState: cs}); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			lines := <-done
+			if want := map[bool]int{false: 2, true: 1}[saslIR]; len(lines) != want {
+				t.Fatalf("client lines %q, want %d", lines, want)
+			}
+			if f := strings.Fields(lines[0]); saslIR != (len(f) == 4) {
+				t.Fatalf("command %q", lines[0])
+			}
+		})
+	}
+}
