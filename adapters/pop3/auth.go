@@ -13,6 +13,7 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/internal/redact"
+	"github.com/saslkit/saslkit/mechanisms"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -203,6 +204,9 @@ func authenticate(ctx context.Context, t *textConn, cs *sasl.ConnState, advertis
 		if !cs.Secure() && !cs.Loopback() && (opts.Policy == nil || !opts.Policy.AllowInsecure) {
 			return nil, fmt.Errorf("pop3: USER: %w", sasl.ErrInsecureTransport)
 		}
+		if !userPassAllowed(&opts.Options) {
+			return nil, fmt.Errorf("pop3: USER: %w (USER/PASS counts as PLAIN): %w", sasl.ErrDenied, err)
+		}
 		if err := userPass(t, creds.Username, creds.Password); err != nil {
 			return nil, err
 		}
@@ -212,6 +216,31 @@ func authenticate(ctx context.Context, t *textConn, cs *sasl.ConnState, advertis
 		return nil, err
 	}
 	return nil, fmt.Errorf("pop3: %w", err)
+}
+
+// userPassAllowed applies the policy to USER/PASS as if it were PLAIN,
+// which reveals the password in the same way: denied when the policy
+// denies PLAIN or USER, or sets a minimum stronger than PLAIN.
+func userPassAllowed(o *adapters.Options) bool {
+	p := o.Policy
+	if p == nil {
+		return true
+	}
+	for _, d := range p.Deny {
+		if strings.EqualFold(d, "PLAIN") || strings.EqualFold(d, "USER") {
+			return false
+		}
+	}
+	if p.Minimum == "" {
+		return true
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = mechanisms.Builtin()
+	}
+	minimum, ok1 := reg.Lookup(p.Minimum)
+	plainMech, ok2 := reg.Lookup("PLAIN")
+	return ok1 && ok2 && minimum.Strength <= plainMech.Strength
 }
 
 // userPass runs USER and PASS; the password never reaches the transcript

@@ -185,7 +185,9 @@ func FuzzAuthExchange(f *testing.F) {
 	f.Add("+ \r\n+ \r\n+OK\r\n", uint8(3))
 	f.Add("-ERR [SYS/TEMP] later\r\n", uint8(0))
 	f.Fuzz(func(t *testing.T, server string, which uint8) {
-		mechs := []string{"XOAUTH2", "OAUTHBEARER", "PLAIN", "LOGIN", "SCRAM-SHA-256"}
+		// SCRAM is fuzzed in its own package; its key derivation would
+		// slow this target down.
+		mechs := []string{"XOAUTH2", "OAUTHBEARER", "PLAIN", "LOGIN"}
 		mech := mechs[int(which)%len(mechs)]
 		var out bytes.Buffer
 		rw := bufio.NewReadWriter(bufio.NewReader(strings.NewReader(server)), bufio.NewWriter(&out))

@@ -288,6 +288,24 @@ func TestUserPassFallback(t *testing.T) {
 	}
 }
 
+// A policy minimum above PLAIN also rules out the USER/PASS fallback.
+func TestUserPassFallbackObeysMinimum(t *testing.T) {
+	ms := newMail(t, sasltest.ProfileGmail, nil)
+	c := connect(t, ms, sasltest.ImplicitTLS, nil)
+	o := passwordAuth()
+	o.UserPass = true
+	o.Policy = &sasl.Policy{Minimum: "SCRAM-SHA-256"}
+	before := len(clientLines(ms))
+	if _, err := c.Authenticate(context.Background(), o); !errors.Is(err, sasl.ErrDenied) {
+		t.Fatalf("got %v", err)
+	}
+	for _, l := range clientLines(ms)[before:] {
+		if strings.HasPrefix(l, "USER") || strings.HasPrefix(l, "PASS") || strings.HasPrefix(l, "AUTH") {
+			t.Fatalf("sent %q", l)
+		}
+	}
+}
+
 func TestLoginWrongPassword(t *testing.T) {
 	ms := newMail(t, sasltest.ProfileGmail, nil)
 	c := connect(t, ms, sasltest.ImplicitTLS, nil)
