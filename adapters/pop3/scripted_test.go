@@ -520,3 +520,30 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// emptyIR is a one-step mechanism whose initial response is empty.
+type emptyIR struct{}
+
+func (emptyIR) Start() (string, []byte, error) { return "X-EMPTY", []byte{}, nil }
+func (emptyIR) Next([]byte) ([]byte, error)    { return nil, sasl.ErrUnexpectedChallenge }
+
+// An empty initial response is sent as "=" (RFC 5034 §4).
+func TestEmptyInitialResponse(t *testing.T) {
+	addr := authServer(t, "X-EMPTY", func(p *peer) bool {
+		return p.expect("AUTH X-EMPTY =") && p.send("+OK")
+	})
+	reg := sasl.NewRegistry()
+	reg.MustRegister(sasl.Mechanism{Name: "X-EMPTY", Strength: 1,
+		NewClient: func(*sasl.ClientParams) (sasl.Client, error) { return emptyIR{}, nil }})
+	ctx := context.Background()
+	c, err := pop3.Dial(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := &pop3.AuthOptions{}
+	o.Registry = reg
+	if _, err := c.Authenticate(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+}
