@@ -90,8 +90,10 @@ func clientLinesPerAuth(tr sasltest.Transcript) []int {
 		case tag == "" && l.Dir == sasltest.FromClient && strings.Contains(strings.ToUpper(l.Text), " AUTHENTICATE "):
 			tag = strings.Fields(l.Text)[0]
 			out = append(out, 1)
-		case tag != "" && l.Dir == sasltest.FromClient:
+		case tag != "" && l.Dir == sasltest.FromClient && isResponse(l.Text):
 			out[len(out)-1]++
+		case tag != "" && l.Dir == sasltest.FromClient:
+			tag = "" // the next command: the exchange is over
 		case tag != "" && l.Dir == sasltest.FromServer && strings.HasPrefix(l.Text, tag+" "):
 			tag = ""
 		}
@@ -126,3 +128,9 @@ type oauth2Token = oauth2.Token
 type staticToken struct{ tok *oauth2.Token }
 
 func (s staticToken) Token(context.Context) (*oauth2.Token, error) { return s.tok, nil }
+
+// isResponse reports whether a client line of the transcript is a SASL
+// response (redacted, empty, or the cancel).
+func isResponse(text string) bool {
+	return text == "[REDACTED]" || text == "" || text == "*"
+}

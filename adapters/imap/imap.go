@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -99,7 +100,26 @@ func authenticate(ctx context.Context, c *imapclient.Client, opts *Options, cs *
 		// itself: the session it opened must not be used.
 		_ = c.Close()
 	}
+	if err == nil {
+		settle(c, func() bool { return c.State() != imap.ConnStateNotAuthenticated })
+	}
 	return n, err
+}
+
+// settle waits until cond holds or c closes. imapclient reports a command
+// done to its caller before it updates the client's state (the
+// authenticated state, the selected mailbox) in its reader goroutine, which
+// does so right after; settle bridges that gap so that State and Mailbox
+// are current when this package returns.
+func settle(c *imapclient.Client, cond func() bool) {
+	for !cond() {
+		select {
+		case <-c.Closed():
+			return
+		default:
+			runtime.Gosched()
+		}
+	}
 }
 
 // withCtx prefers ctx's error: when ctx ended, the client was closed

@@ -108,6 +108,7 @@ func (s *Session) Client(ctx context.Context) (*imapclient.Client, error) {
 			_ = c.Close()
 			return nil, fmt.Errorf("imap: selecting %q again after reconnecting: %w", adapters.Sanitize(s.mailbox), err)
 		}
+		settle(c, func() bool { return c.Mailbox() != nil })
 	}
 	s.c, s.n = c, n
 	s.deadline, _ = adapters.Deadline(n, s.opts.Margin)
@@ -159,6 +160,7 @@ func (s *Session) Select(ctx context.Context, mailbox string, options *imap.Sele
 	if err != nil {
 		return nil, fmt.Errorf("imap: SELECT: %w", err)
 	}
+	settle(c, func() bool { return c.Mailbox() != nil })
 	s.mu.Lock()
 	s.mailbox = mailbox
 	s.mu.Unlock()

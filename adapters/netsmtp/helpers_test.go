@@ -88,8 +88,10 @@ func clientLinesPerAuth(tr sasltest.Transcript) []int {
 		case !in && l.Dir == sasltest.FromClient && strings.HasPrefix(strings.ToUpper(l.Text), "AUTH "):
 			in = true
 			out = append(out, 1)
-		case in && l.Dir == sasltest.FromClient:
+		case in && l.Dir == sasltest.FromClient && isResponse(l.Text):
 			out[len(out)-1]++
+		case in && l.Dir == sasltest.FromClient:
+			in = false // the next command: the exchange is over
 		case in && l.Dir == sasltest.FromServer && !strings.HasPrefix(l.Text, "334"):
 			in = false
 		}
@@ -100,3 +102,9 @@ func clientLinesPerAuth(tr sasltest.Transcript) []int {
 type staticToken struct{ tok *oauth2.Token }
 
 func (s staticToken) Token(context.Context) (*oauth2.Token, error) { return s.tok, nil }
+
+// isResponse reports whether a client line of the transcript is a SASL
+// response (redacted, empty, or the cancel).
+func isResponse(text string) bool {
+	return text == "[REDACTED]" || text == "" || text == "*"
+}
