@@ -168,3 +168,78 @@ func TestSessionPolls(t *testing.T) {
 		}
 	}
 }
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Tokens expire one after another in the middle of polls; the server ends
+// each session (as Gmail does) and the poll runs again with a fresh token.
+// Every message is processed and finally removed; none is lost.
+func TestSessionAcrossExpiries(t *testing.T) {
+	for _, p := range []sasltest.MailProfile{sasltest.ProfileGmail, sasltest.ProfileMicrosoft} {
+		t.Run(p.String(), func(t *testing.T) {
+			now := &clock{t: time.Now()}
+			ms := newMail(t, p, func(o *sasltest.MailOptions) { o.Clock = now.Now })
+			src := &issuing{ms: ms}
+			auth := &pop3.AuthOptions{}
+			auth.Credentials = &sasl.Credentials{Username: alice, TokenSource: src}
+			s := pop3.NewSession(ms.Addr(sasltest.ProtocolPOP3, sasltest.ImplicitTLS), &pop3.SessionOptions{
+				Options: &pop3.Options{TLSConfig: ms.ClientTLSConfig()},
+				Auth:    auth,
+				Now:     now.Now,
+			})
+			defer s.Close()
+			ctx := context.Background()
+			processed := map[string]bool{}
+			delivered := 0
+			const rounds = 3
+			for i := 0; i < rounds; i++ {
+				if _, err := ms.Store().Deliver(alice, []byte("Subject: round\r\n\r\nbody\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				delivered++
+				first := true
+				err := s.Poll(ctx, func(ctx context.Context, c *pop3.Client) error {
+					uids, err := c.UIDL(ctx)
+					if err != nil {
+						return err
+					}
+					if first {
+						first = false
+						now.Advance(61 * time.Minute) // past the token's hour
+						if ms.CheckSessions() != 1 {
+							t.Errorf("round %d: the server ended no session", i)
+						}
+					}
+					for _, u := range uids {
+						processed[u.UID] = true
+						if err := c.Dele(ctx, u.Number); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("round %d: %v", i, err)
+				}
+			}
+			if len(processed) != delivered {
+				t.Fatalf("processed %d of %d", len(processed), delivered)
+			}
+			if msgs, _ := ms.Store().Messages(alice, "INBOX"); len(msgs) != 0 {
+				t.Fatalf("%d messages left", len(msgs))
+			}
+			// One token to start, then a fresh one after each expiry;
+			// a token still valid is used for the next poll.
+			if got := src.count(); got != rounds+1 {
+				t.Fatalf("%d tokens, want %d", got, rounds+1)
+			}
+			if st := ms.AuthStats(sasltest.ProtocolPOP3, ""); st.Rejected != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
