@@ -17,6 +17,9 @@
 //     and Top return a streaming, dot-unstuffed io.ReadCloser, and the
 //     client refuses other commands (ErrBusy) until it is closed or read
 //     to the end.
+//   - Session runs a long-lived poller: each Poll is a session of its
+//     own, with the token renewed before its deadline and the poll run
+//     again once when the server ends the session.
 //
 // # Contexts
 //
