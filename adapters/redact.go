@@ -19,8 +19,8 @@ const maxTranscriptLine = 64 << 10
 // with authentication payloads replaced by Redacted: the initial response
 // of IMAP AUTHENTICATE and of SMTP and POP3 AUTH, the arguments of IMAP
 // LOGIN and POP3 PASS, and every client response line of a SASL exchange.
-// It is safe for concurrent use (the reading and the writing side of a
-// client write to it at once). A line still incomplete when the connection
+// Lines keep their ending (CRLF or LF). It is safe for concurrent use (the
+// reading and the writing side of a client write to it at once). A line still incomplete when the connection
 // ends is not written.
 func RedactWriter(w io.Writer) io.Writer {
 	return &redactWriter{w: w}
@@ -49,16 +49,21 @@ func (r *redactWriter) Write(p []byte) (int, error) {
 			}
 			return n, nil
 		}
-		var line string
+		var line, eol string
 		if r.long {
-			line, r.long = Redacted+" (overlong line)", false
+			line, eol, r.long = Redacted+" (overlong line)", "\n", false
 		} else {
 			r.buf = append(r.buf, p[:i]...)
-			line = r.redact(strings.TrimRight(string(r.buf), "\r"))
+			raw := string(r.buf)
+			eol = "\n"
+			if strings.HasSuffix(raw, "\r") {
+				raw, eol = raw[:len(raw)-1], "\r\n"
+			}
+			line = r.redact(raw)
 		}
 		r.buf = r.buf[:0]
 		p = p[i+1:]
-		if _, err := io.WriteString(r.w, line+"\r\n"); err != nil {
+		if _, err := io.WriteString(r.w, line+eol); err != nil {
 			return n - len(p), err
 		}
 	}
