@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -197,6 +199,56 @@ func FuzzAuthExchange(f *testing.F) {
 		_, err := Authenticate(context.Background(), rw, cs, o)
 		if err != nil && strings.Contains(err.Error(), "secret-pw") || err != nil && strings.Contains(err.Error(), "fuzz-token") {
 			t.Fatalf("secret in error: %v", err)
+		}
+	})
+}
+
+// scriptConn is a net.Conn whose server side is fixed bytes.
+type scriptConn struct{ r *strings.Reader }
+
+func (c *scriptConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error) { return len(p), nil }
+func (c *scriptConn) Close() error                { return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
+func (c *scriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 110}
+}
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// FuzzClientSession runs a whole session (greeting, CAPA, USER/PASS, STAT,
+// LIST, UIDL, RETR, TOP, QUIT) against arbitrary server bytes.
+func FuzzClientSession(f *testing.F) {
+	f.Add("+OK hi\r\n+OK\r\nUIDL\r\n.\r\n+OK\r\n+OK\r\n+OK 1 5\r\n+OK\r\n1 5\r\n.\r\n+OK\r\n1 a\r\n.\r\n+OK\r\n..x\r\n.\r\n+OK\r\n.\r\n+OK bye\r\n")
+	f.Add("+OK\r\n-ERR\r\n+OK\r\n+OK\r\n+OK x\r\n")
+	f.Add("+OK\r\n+OK\r\n" + strings.Repeat("SASL A\r\n", 600))
+	f.Fuzz(func(t *testing.T, server string) {
+		ctx := context.Background()
+		c, err := NewClient(ctx, &scriptConn{r: strings.NewReader(server)}, &Options{MaxLineLength: 256, MaxListLines: 64})
+		if err != nil {
+			return
+		}
+		c.Capabilities(ctx)
+		if c.Login(ctx, "u", "secret-pw") != nil {
+			return
+		}
+		c.Stat(ctx)
+		c.List(ctx)
+		c.UIDL(ctx)
+		for _, get := range []func() (io.ReadCloser, error){
+			func() (io.ReadCloser, error) { return c.Retr(ctx, 1) },
+			func() (io.ReadCloser, error) { return c.Top(ctx, 1, 0) },
+		} {
+			if r, err := get(); err == nil {
+				io.Copy(io.Discard, r)
+				r.Close()
+			}
+		}
+		if err := c.Quit(ctx); err != nil && strings.Contains(err.Error(), "secret-pw") {
+			t.Fatal("secret in error")
 		}
 	})
 }
