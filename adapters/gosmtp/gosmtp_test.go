@@ -13,6 +13,7 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/adapters/gosmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
@@ -29,8 +30,8 @@ func clientOpts(ms *sasltest.MailServer, creds *sasl.Credentials) *gosmtp.Option
 }
 
 func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode)) {
-	for _, p := range profiles {
-		for _, mode := range modes {
+	for _, p := range adaptertest.Profiles {
+		for _, mode := range adaptertest.Modes {
 			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
 				f(t, p, mode)
@@ -41,8 +42,8 @@ func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sas
 
 func TestTokenSuccessOneRoundTrip(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, f := tokenCreds(ms, 0)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, f := adaptertest.TokenCreds(ms, 0)
 		var debug strings.Builder
 		opts := clientOpts(ms, creds)
 		opts.DebugWriter = &debug
@@ -64,11 +65,11 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 		if _, ok := adapters.Deadline(n, time.Minute); !ok {
 			t.Fatal("no deadline")
 		}
-		if got := clientLinesPerAuth(lastTranscript(t, ms, sasltest.ProtocolSMTP)); len(got) != 1 || got[0] != 1 {
+		if got := adaptertest.SMTPLinesPerAuth(adaptertest.LastTranscript(t, ms, sasltest.ProtocolSMTP)); len(got) != 1 || got[0] != 1 {
 			t.Fatalf("client lines per AUTH %v, want [1]", got)
 		}
-		for _, tok := range f.issued {
-			if strings.Contains(debug.String(), tok) || strings.Contains(lastTranscript(t, ms, sasltest.ProtocolSMTP).String(), tok) {
+		for _, tok := range f.Issued {
+			if strings.Contains(debug.String(), tok) || strings.Contains(adaptertest.LastTranscript(t, ms, sasltest.ProtocolSMTP).String(), tok) {
 				t.Fatal("token in a transcript")
 			}
 		}
@@ -80,8 +81,8 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 
 // An initial response longer than the line limit goes in a continuation.
 func TestLongInitialResponse(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
-	creds, _ := tokenCreds(ms, 0)
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	opts := clientOpts(ms, creds)
 	opts.MaxLineLength = 64
 	c, _, err := gosmtp.DialTLS(context.Background(), ms.Addr(sasltest.ProtocolSMTP, sasltest.ImplicitTLS), opts)
@@ -89,8 +90,8 @@ func TestLongInitialResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	tr := lastTranscript(t, ms, sasltest.ProtocolSMTP)
-	if got := clientLinesPerAuth(tr); len(got) != 1 || got[0] != 2 {
+	tr := adaptertest.LastTranscript(t, ms, sasltest.ProtocolSMTP)
+	if got := adaptertest.SMTPLinesPerAuth(tr); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("client lines per AUTH %v, want [2]\n%s", got, tr)
 	}
 	for _, l := range tr.Lines {
@@ -101,9 +102,9 @@ func TestLongInitialResponse(t *testing.T) {
 }
 
 func TestPasswordSuccess(t *testing.T) {
-	for _, mode := range modes {
+	for _, mode := range adaptertest.Modes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
+			ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
 			c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode),
 				clientOpts(ms, &sasl.Credentials{Username: alice, Password: password}))
 			if err != nil {
@@ -122,8 +123,8 @@ func TestPasswordSuccess(t *testing.T) {
 
 func TestRejectedTokenThenRefresh(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, f := tokenCreds(ms, 1)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, f := adaptertest.TokenCreds(ms, 1)
 		c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode), clientOpts(ms, creds))
 		if err != nil {
 			t.Fatal(err)
@@ -132,8 +133,8 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 		if st := ms.AuthStats(sasltest.ProtocolSMTP, n.Mechanism.Name); st.Attempts != 2 || st.Rejected != 1 || st.Succeeded != 1 {
 			t.Fatalf("stats %+v", st)
 		}
-		if f.fetches.Load() != 2 {
-			t.Fatalf("fetches %d", f.fetches.Load())
+		if f.Fetches.Load() != 2 {
+			t.Fatalf("fetches %d", f.Fetches.Load())
 		}
 		if err := c.Noop(); err != nil {
 			t.Fatal(err)
@@ -143,8 +144,8 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 
 func TestRejectedTwice(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, _ := tokenCreds(ms, 2)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, _ := adaptertest.TokenCreds(ms, 2)
 		_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode), clientOpts(ms, creds))
 		if !errors.Is(err, adapters.ErrRejected) {
 			t.Fatalf("err = %v", err)
@@ -165,9 +166,9 @@ func TestRejectedTwice(t *testing.T) {
 
 func TestTemporary(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		ms.InjectFault(sasltest.MailFault{Kind: sasltest.MailFaultTemporary, Protocol: sasltest.ProtocolSMTP})
-		creds, _ := tokenCreds(ms, 0)
+		creds, _ := adaptertest.TokenCreds(ms, 0)
 		_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode), clientOpts(ms, creds))
 		if !errors.Is(err, adapters.ErrTemporary) {
 			t.Fatalf("err = %v", err)
@@ -179,9 +180,9 @@ func TestTemporary(t *testing.T) {
 }
 
 func TestMechanismMismatch(t *testing.T) {
-	for _, mode := range modes {
+	for _, mode := range adaptertest.Modes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
+			ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
 			_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode),
 				clientOpts(ms, &sasl.Credentials{Username: alice, Password: password}))
 			if !errors.Is(err, sasl.ErrNoMechanism) {
@@ -192,7 +193,7 @@ func TestMechanismMismatch(t *testing.T) {
 }
 
 func TestPlaintextRefused(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{AllowInsecureAuth: true})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{AllowInsecureAuth: true})
 	addr := ms.Addr(sasltest.ProtocolSMTP, sasltest.StartTLS)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -200,7 +201,7 @@ func TestPlaintextRefused(t *testing.T) {
 	}
 	c := smtp.NewClient(conn)
 	defer c.Close()
-	creds, _ := tokenCreds(ms, 0)
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	creds.Password = password
 	_, port, _ := net.SplitHostPort(addr)
 	pn, _ := strconv.Atoi(port)
@@ -211,7 +212,7 @@ func TestPlaintextRefused(t *testing.T) {
 	if err := c.Noop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range lastTranscript(t, ms, sasltest.ProtocolSMTP).Lines {
+	for _, l := range adaptertest.LastTranscript(t, ms, sasltest.ProtocolSMTP).Lines {
 		if l.Dir == sasltest.FromClient && strings.HasPrefix(strings.ToUpper(l.Text), "AUTH") {
 			t.Fatalf("client sent %q", l.Text)
 		}
@@ -224,7 +225,7 @@ func TestPlaintextRefused(t *testing.T) {
 // Without TLS the server refuses AUTH with 538; with a policy that lets
 // the client try, that is ErrTLSRequired.
 func TestTLSRequired(t *testing.T) {
-	ms := newServer(t, nil)
+	ms := adaptertest.NewServer(t, nil)
 	conn, err := net.Dial("tcp", ms.Addr(sasltest.ProtocolSMTP, sasltest.StartTLS))
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +243,7 @@ func TestTLSRequired(t *testing.T) {
 }
 
 func TestSCRAMFailureKeepsSync(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
 	c, _, err := gosmtp.DialTLS(context.Background(), ms.Addr(sasltest.ProtocolSMTP, sasltest.ImplicitTLS),
 		clientOpts(ms, &sasl.Credentials{Username: alice, Password: "wrong"}))
 	if !errors.Is(err, adapters.ErrRejected) || c != nil {

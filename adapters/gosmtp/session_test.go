@@ -4,39 +4,22 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/saslkit/saslkit/adapters/gosmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
 
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeNow) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeNow) Set(t time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = t
-}
-
 func TestSessionReconnects(t *testing.T) {
 	for _, p := range []sasltest.MailProfile{sasltest.ProfileGmail, sasltest.ProfileMicrosoft} {
-		for _, mode := range modes {
+		for _, mode := range adaptertest.Modes {
 			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
-				ms := newServer(t, &sasltest.MailOptions{Profile: p})
-				creds, f := tokenCreds(ms, 0)
-				now := &fakeNow{t: time.Now()}
+				ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+				creds, f := adaptertest.TokenCreds(ms, 0)
+				now := adaptertest.NewClock(time.Now())
 				s := gosmtp.NewSession(ms.Addr(sasltest.ProtocolSMTP, mode), &gosmtp.SessionOptions{
 					Options:  clientOpts(ms, creds),
 					StartTLS: mode == sasltest.StartTLS,
@@ -74,7 +57,7 @@ func TestSessionReconnects(t *testing.T) {
 				if len(msgs) != 3 {
 					t.Fatalf("%d messages delivered, want 3 (none twice)", len(msgs))
 				}
-				if got := f.fetches.Load(); got != 3 {
+				if got := f.Fetches.Load(); got != 3 {
 					t.Fatalf("fetches %d, want 3", got)
 				}
 				if st := ms.AuthStats(sasltest.ProtocolSMTP, ""); st.Succeeded != 3 || st.Rejected != 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/saslkit/saslkit/adapters/gosmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
@@ -73,7 +74,7 @@ func sessionFor(ms *sasltest.MailServer, addr string) *gosmtp.Session {
 // The connection dies after the body went out, before the server's
 // answer: the message may have been accepted, so it is not sent again.
 func TestSessionNeverResends(t *testing.T) {
-	ms := newServer(t, nil)
+	ms := adaptertest.NewServer(t, nil)
 	addr, conns := tlsScripted(t, ms, func(i int, c net.Conn, r *bufio.Reader) {
 		login(c, r)
 		readLine(r)
@@ -97,7 +98,7 @@ func TestSessionNeverResends(t *testing.T) {
 
 // 421 before the body: reconnect once and send.
 func TestSessionRetriesBeforeBody(t *testing.T) {
-	ms := newServer(t, nil)
+	ms := adaptertest.NewServer(t, nil)
 	var bodies atomic.Int32
 	addr, conns := tlsScripted(t, ms, func(i int, c net.Conn, r *bufio.Reader) {
 		login(c, r)

@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
@@ -15,7 +16,7 @@ import (
 // EXTERNAL with a TLS client certificate: the empty initial response goes
 // on the command line as "=" (SASL-IR), one round trip.
 func TestExternalEmptyInitialResponse(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
 	cert, err := ms.ClientCertificate(alice)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ func TestExternalEmptyInitialResponse(t *testing.T) {
 	if n.Mechanism.Name != "EXTERNAL" {
 		t.Fatalf("mechanism %s", n.Mechanism.Name)
 	}
-	if got := clientLinesPerAuth(lastTranscript(t, ms, sasltest.ProtocolIMAP)); len(got) != 1 || got[0] != 1 {
+	if got := adaptertest.IMAPLinesPerAuth(adaptertest.LastTranscript(t, ms, sasltest.ProtocolIMAP)); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("client lines per AUTHENTICATE %v, want [1]", got)
 	}
 	if err := c.Noop().Wait(); err != nil {

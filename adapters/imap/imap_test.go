@@ -14,6 +14,7 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
@@ -30,8 +31,8 @@ func clientOpts(ms *sasltest.MailServer, creds *sasl.Credentials) *imapadapter.O
 }
 
 func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode)) {
-	for _, p := range profiles {
-		for _, mode := range modes {
+	for _, p := range adaptertest.Profiles {
+		for _, mode := range adaptertest.Modes {
 			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
 				f(t, p, mode)
@@ -42,8 +43,8 @@ func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sas
 
 func TestTokenSuccessOneRoundTrip(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, f := tokenCreds(ms, 0)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, f := adaptertest.TokenCreds(ms, 0)
 		var debug syncBuilder
 		opts := clientOpts(ms, creds)
 		opts.Client.DebugWriter = &debug
@@ -65,14 +66,14 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 		if _, ok := adapters.Deadline(n, time.Minute); !ok {
 			t.Fatal("no session deadline for a token session")
 		}
-		if got := clientLinesPerAuth(lastTranscript(t, ms, sasltest.ProtocolIMAP)); len(got) != 1 || got[0] != 1 {
+		if got := adaptertest.IMAPLinesPerAuth(adaptertest.LastTranscript(t, ms, sasltest.ProtocolIMAP)); len(got) != 1 || got[0] != 1 {
 			t.Fatalf("client lines per AUTHENTICATE %v, want [1] (SASL-IR, one round trip)", got)
 		}
-		if f.fetches.Load() != 1 {
-			t.Fatalf("fetches %d", f.fetches.Load())
+		if f.Fetches.Load() != 1 {
+			t.Fatalf("fetches %d", f.Fetches.Load())
 		}
-		tr := lastTranscript(t, ms, sasltest.ProtocolIMAP).String()
-		for _, tok := range f.issued {
+		tr := adaptertest.LastTranscript(t, ms, sasltest.ProtocolIMAP).String()
+		for _, tok := range f.Issued {
 			if strings.Contains(tr, tok) || strings.Contains(debug.String(), tok) {
 				t.Fatal("token in a transcript")
 			}
@@ -84,9 +85,9 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 }
 
 func TestPasswordSuccess(t *testing.T) {
-	for _, mode := range modes {
+	for _, mode := range adaptertest.Modes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
+			ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
 			c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode),
 				clientOpts(ms, &sasl.Credentials{Username: alice, Password: password}))
 			if err != nil {
@@ -105,8 +106,8 @@ func TestPasswordSuccess(t *testing.T) {
 
 func TestRejectedTokenThenRefresh(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, f := tokenCreds(ms, 1)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, f := adaptertest.TokenCreds(ms, 1)
 		c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode), clientOpts(ms, creds))
 		if err != nil {
 			t.Fatal(err)
@@ -116,8 +117,8 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 		if st.Attempts != 2 || st.Rejected != 1 || st.Succeeded != 1 {
 			t.Fatalf("stats %+v", st)
 		}
-		if f.fetches.Load() != 2 {
-			t.Fatalf("fetches %d, want 2", f.fetches.Load())
+		if f.Fetches.Load() != 2 {
+			t.Fatalf("fetches %d, want 2", f.Fetches.Load())
 		}
 		if err := c.Noop().Wait(); err != nil {
 			t.Fatal(err)
@@ -127,8 +128,8 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 
 func TestRejectedTwice(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, _ := tokenCreds(ms, 2)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, _ := adaptertest.TokenCreds(ms, 2)
 		_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode), clientOpts(ms, creds))
 		if !errors.Is(err, adapters.ErrRejected) {
 			t.Fatalf("err = %v", err)
@@ -149,9 +150,9 @@ func TestRejectedTwice(t *testing.T) {
 
 func TestTemporary(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		ms.InjectFault(sasltest.MailFault{Kind: sasltest.MailFaultTemporary, Protocol: sasltest.ProtocolIMAP})
-		creds, _ := tokenCreds(ms, 0)
+		creds, _ := adaptertest.TokenCreds(ms, 0)
 		_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode), clientOpts(ms, creds))
 		if !errors.Is(err, adapters.ErrTemporary) || errors.Is(err, adapters.ErrRejected) {
 			t.Fatalf("err = %v", err)
@@ -163,9 +164,9 @@ func TestTemporary(t *testing.T) {
 }
 
 func TestMechanismMismatch(t *testing.T) {
-	for _, mode := range modes {
+	for _, mode := range adaptertest.Modes {
 		t.Run(mode.String(), func(t *testing.T) {
-			ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
+			ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
 			_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolIMAP, mode),
 				clientOpts(ms, &sasl.Credentials{Username: alice, Password: password}))
 			if !errors.Is(err, sasl.ErrNoMechanism) {
@@ -180,7 +181,7 @@ func TestMechanismMismatch(t *testing.T) {
 
 // A server that is not loopback, without TLS: nothing secret is sent.
 func TestPlaintextRefused(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileGmail, AllowInsecureAuth: true})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileGmail, AllowInsecureAuth: true})
 	addr := ms.Addr(sasltest.ProtocolIMAP, sasltest.StartTLS)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -188,7 +189,7 @@ func TestPlaintextRefused(t *testing.T) {
 	}
 	c := imapclient.New(conn, nil)
 	defer c.Close()
-	creds, f := tokenCreds(ms, 0)
+	creds, f := adaptertest.TokenCreds(ms, 0)
 	creds.Password = password
 	_, port, _ := net.SplitHostPort(addr)
 	pn, _ := strconv.Atoi(port)
@@ -202,15 +203,15 @@ func TestPlaintextRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	tr := lastTranscript(t, ms, sasltest.ProtocolIMAP)
+	tr := adaptertest.LastTranscript(t, ms, sasltest.ProtocolIMAP)
 	for _, l := range tr.Lines {
 		if l.Dir == sasltest.FromClient && (strings.Contains(strings.ToUpper(l.Text), "AUTHENTICATE") || strings.Contains(strings.ToUpper(l.Text), "LOGIN")) {
 			t.Fatalf("client sent %q", l.Text)
 		}
 	}
-	if f.fetches.Load() != 0 {
+	if f.Fetches.Load() != 0 {
 		// Negotiation refuses before fetching a token.
-		t.Logf("fetches %d", f.fetches.Load())
+		t.Logf("fetches %d", f.Fetches.Load())
 	}
 	if st := ms.AuthStats(sasltest.ProtocolIMAP, ""); st.Attempts != 0 {
 		t.Fatalf("stats %+v", st)
@@ -219,7 +220,7 @@ func TestPlaintextRefused(t *testing.T) {
 
 // The server refuses authentication before STARTTLS with [PRIVACYREQUIRED].
 func TestPrivacyRequired(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileGmail})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileGmail})
 	conn, err := net.Dial("tcp", ms.Addr(sasltest.ProtocolIMAP, sasltest.StartTLS))
 	if err != nil {
 		t.Fatal(err)
@@ -240,8 +241,8 @@ func TestPrivacyRequired(t *testing.T) {
 }
 
 func TestAlreadyAuthenticated(t *testing.T) {
-	ms := newServer(t, nil)
-	creds, _ := tokenCreds(ms, 0)
+	ms := adaptertest.NewServer(t, nil)
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	c, _, err := imapadapter.DialTLS(context.Background(), ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS), clientOpts(ms, creds))
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +263,7 @@ func TestAlreadyAuthenticated(t *testing.T) {
 // SCRAM with a wrong password: the server's e= is answered, the exchange
 // fails as a rejection, and the connection stays in step.
 func TestSCRAMFailureKeepsSync(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
 	addr := ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS)
 	conn, err := tls.Dial("tcp", addr, ms.ClientTLSConfig())
 	if err != nil {
@@ -302,8 +303,8 @@ func TestDialErrors(t *testing.T) {
 		t.Fatal("no error")
 	}
 	// Untrusted certificate.
-	ms := newServer(t, nil)
-	creds, _ := tokenCreds(ms, 0)
+	ms := adaptertest.NewServer(t, nil)
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	_, _, err := imapadapter.DialTLS(ctx, ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS), &imapadapter.Options{Credentials: creds})
 	var ue x509UnknownAuthority
 	if err == nil || !errors.As(err, &ue.err) {

@@ -4,41 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
 
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeNow) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeNow) Set(t time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = t
-}
-
 func TestSessionReconnects(t *testing.T) {
 	for _, p := range []sasltest.MailProfile{sasltest.ProfileGmail, sasltest.ProfileMicrosoft} {
-		for _, mode := range modes {
+		for _, mode := range adaptertest.Modes {
 			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
-				ms := newServer(t, &sasltest.MailOptions{Profile: p})
-				creds, f := tokenCreds(ms, 0)
-				now := &fakeNow{t: time.Now()}
+				ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+				creds, f := adaptertest.TokenCreds(ms, 0)
+				now := adaptertest.NewClock(time.Now())
 				s := imapadapter.NewSession(ms.Addr(sasltest.ProtocolIMAP, mode), &imapadapter.SessionOptions{
 					Options:  clientOpts(ms, creds),
 					StartTLS: mode == sasltest.StartTLS,
@@ -89,7 +72,7 @@ func TestSessionReconnects(t *testing.T) {
 				}
 				<-c2.Closed()
 				checkSelected(t, c3)
-				if got := f.fetches.Load(); got != 3 {
+				if got := f.Fetches.Load(); got != 3 {
 					t.Fatalf("fetches %d, want a fresh token per connection (3)", got)
 				}
 				if st := ms.AuthStats(sasltest.ProtocolIMAP, ""); st.Succeeded != 3 || st.Rejected != 0 {
@@ -117,12 +100,6 @@ func checkSelected(t *testing.T, c *imapclient.Client) {
 	}
 }
 
-func (f *fakeNow) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
-}
-
 // Tokens expire one after another; the server ends each session (as Gmail
 // does), and the Session carries on with a fresh token each time, the
 // mailbox selected again, no message missed.
@@ -130,9 +107,9 @@ func TestSessionAcrossExpiries(t *testing.T) {
 	for _, p := range []sasltest.MailProfile{sasltest.ProfileGmail, sasltest.ProfileMicrosoft} {
 		t.Run(p.String(), func(t *testing.T) {
 			t.Parallel()
-			clock := &fakeNow{t: time.Now()}
-			ms := newServer(t, &sasltest.MailOptions{Profile: p, Clock: clock.Now})
-			creds, f := tokenCreds(ms, 0)
+			clock := adaptertest.NewClock(time.Now())
+			ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p, Clock: clock.Now})
+			creds, f := adaptertest.TokenCreds(ms, 0)
 			s := imapadapter.NewSession(ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS), &imapadapter.SessionOptions{
 				Options: clientOpts(ms, creds),
 				Now:     clock.Now,
@@ -167,7 +144,7 @@ func TestSessionAcrossExpiries(t *testing.T) {
 			if got := c.Mailbox().NumMessages; got != expiries {
 				t.Fatalf("%d messages, want %d", got, expiries)
 			}
-			if got := f.fetches.Load(); got != expiries+1 {
+			if got := f.Fetches.Load(); got != expiries+1 {
 				t.Fatalf("fetches %d, want a fresh token per connection (%d)", got, expiries+1)
 			}
 			if st := ms.AuthStats(sasltest.ProtocolIMAP, ""); st.Succeeded != expiries+1 || st.Rejected != 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/adapters/netsmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 	"github.com/saslkit/saslkit/sasl/sasltest"
 )
@@ -44,8 +45,8 @@ func connect(t *testing.T, ms *sasltest.MailServer, mode sasltest.TLSMode) *smtp
 }
 
 func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode)) {
-	for _, p := range profiles {
-		for _, mode := range modes {
+	for _, p := range adaptertest.Profiles {
+		for _, mode := range adaptertest.Modes {
 			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
 				t.Parallel()
 				f(t, p, mode)
@@ -56,8 +57,8 @@ func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sas
 
 func TestTokenSuccessOneRoundTrip(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, f := tokenCreds(ms, 0)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, f := adaptertest.TokenCreds(ms, 0)
 		c := connect(t, ms, mode)
 		n, err := netsmtp.Authenticate(context.Background(), c, &netsmtp.Options{Credentials: creds, Host: "localhost"})
 		if err != nil {
@@ -73,11 +74,11 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 		if err := c.Noop(); err != nil {
 			t.Fatal(err)
 		}
-		if got := clientLinesPerAuth(lastTranscript(t, ms, sasltest.ProtocolSMTP)); len(got) != 1 || got[0] != 1 {
+		if got := adaptertest.SMTPLinesPerAuth(adaptertest.LastTranscript(t, ms, sasltest.ProtocolSMTP)); len(got) != 1 || got[0] != 1 {
 			t.Fatalf("client lines per AUTH %v, want [1]", got)
 		}
-		if f.fetches.Load() != 1 {
-			t.Fatalf("fetches %d", f.fetches.Load())
+		if f.Fetches.Load() != 1 {
+			t.Fatalf("fetches %d", f.Fetches.Load())
 		}
 	})
 }
@@ -86,8 +87,8 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 // invalidated: the next connection authenticates with a fresh one.
 func TestRejectedTokenThenRefresh(t *testing.T) {
 	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
-		ms := newServer(t, &sasltest.MailOptions{Profile: p})
-		creds, f := tokenCreds(ms, 1)
+		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
+		creds, f := adaptertest.TokenCreds(ms, 1)
 		opts := &netsmtp.Options{Credentials: creds}
 		_, err := netsmtp.Authenticate(context.Background(), connect(t, ms, mode), opts)
 		if !errors.Is(err, adapters.ErrRejected) {
@@ -100,8 +101,8 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 		if _, err := netsmtp.Authenticate(context.Background(), connect(t, ms, mode), opts); err != nil {
 			t.Fatalf("second connection: %v", err)
 		}
-		if f.fetches.Load() != 2 {
-			t.Fatalf("fetches %d", f.fetches.Load())
+		if f.Fetches.Load() != 2 {
+			t.Fatalf("fetches %d", f.Fetches.Load())
 		}
 		if st := ms.AuthStats(sasltest.ProtocolSMTP, ""); st.Attempts != 2 || st.Rejected != 1 || st.Succeeded != 1 {
 			t.Fatalf("stats %+v", st)
@@ -110,9 +111,9 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 }
 
 func TestTemporary(t *testing.T) {
-	ms := newServer(t, nil)
+	ms := adaptertest.NewServer(t, nil)
 	ms.InjectFault(sasltest.MailFault{Kind: sasltest.MailFaultTemporary, Protocol: sasltest.ProtocolSMTP})
-	creds, _ := tokenCreds(ms, 0)
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	_, err := netsmtp.Authenticate(context.Background(), connect(t, ms, sasltest.ImplicitTLS), &netsmtp.Options{Credentials: creds})
 	if !errors.Is(err, adapters.ErrTemporary) {
 		t.Fatalf("err = %v", err)
@@ -120,7 +121,7 @@ func TestTemporary(t *testing.T) {
 }
 
 func TestMechanismMismatch(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileMicrosoft})
 	_, err := netsmtp.Authenticate(context.Background(), connect(t, ms, sasltest.ImplicitTLS),
 		&netsmtp.Options{Credentials: &sasl.Credentials{Username: alice, Password: password}})
 	if !errors.Is(err, sasl.ErrNoMechanism) {
@@ -129,7 +130,7 @@ func TestMechanismMismatch(t *testing.T) {
 }
 
 func TestPasswordSCRAM(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: sasltest.ProfileAll})
 	n, err := netsmtp.Authenticate(context.Background(), connect(t, ms, sasltest.ImplicitTLS),
 		&netsmtp.Options{Credentials: &sasl.Credentials{Username: alice, Password: password}})
 	if err != nil {
@@ -142,7 +143,7 @@ func TestPasswordSCRAM(t *testing.T) {
 
 // net/smtp's rule: no secret without TLS unless the server is localhost.
 func TestPlaintextRefused(t *testing.T) {
-	ms := newServer(t, &sasltest.MailOptions{AllowInsecureAuth: true})
+	ms := adaptertest.NewServer(t, &sasltest.MailOptions{AllowInsecureAuth: true})
 	conn, err := net.Dial("tcp", ms.Addr(sasltest.ProtocolSMTP, sasltest.StartTLS))
 	if err != nil {
 		t.Fatal(err)
@@ -152,13 +153,13 @@ func TestPlaintextRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	creds, _ := tokenCreds(ms, 0)
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	creds.Password = password
 	_, err = netsmtp.Authenticate(context.Background(), c, &netsmtp.Options{Credentials: creds})
 	if !errors.Is(err, sasl.ErrInsecureTransport) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, l := range lastTranscript(t, ms, sasltest.ProtocolSMTP).Lines {
+	for _, l := range adaptertest.LastTranscript(t, ms, sasltest.ProtocolSMTP).Lines {
 		if l.Dir == sasltest.FromClient && strings.HasPrefix(strings.ToUpper(l.Text), "AUTH") {
 			t.Fatalf("client sent %q", l.Text)
 		}
@@ -169,8 +170,8 @@ func TestPlaintextRefused(t *testing.T) {
 }
 
 func TestWrongHost(t *testing.T) {
-	ms := newServer(t, nil)
-	creds, _ := tokenCreds(ms, 0)
+	ms := adaptertest.NewServer(t, nil)
+	creds, _ := adaptertest.TokenCreds(ms, 0)
 	_, err := netsmtp.Authenticate(context.Background(), connect(t, ms, sasltest.ImplicitTLS), &netsmtp.Options{Credentials: creds, Host: "smtp.example.test"})
 	if err == nil || !strings.HasPrefix(err.Error(), "netsmtp: ") {
 		t.Fatalf("err = %v", err)
