@@ -11,59 +11,18 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"golang.org/x/oauth2"
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/adapters/gosmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 )
-
-type staticSource struct{}
-
-func (staticSource) Token(context.Context) (*oauth2.Token, error) {
-	return &oauth2.Token{AccessToken: "ya29.static-token"}, nil
-}
-
-var staticCreds = &sasl.Credentials{Username: alice, TokenSource: staticSource{}}
-
-func scripted(t *testing.T, script func(c net.Conn, r *bufio.Reader, got func(string))) (string, <-chan []string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	ch := make(chan []string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			ch <- nil
-			return
-		}
-		defer c.Close()
-		var lines []string
-		script(c, bufio.NewReader(c), func(s string) { lines = append(lines, s) })
-		ch <- lines
-	}()
-	return ln.Addr().String(), ch
-}
-
-func readLine(r *bufio.Reader) string {
-	l, _ := r.ReadString('\n')
-	return strings.TrimRight(l, "\r\n")
-}
 
 // hello greets and answers EHLO offering XOAUTH2.
 func hello(c net.Conn, r *bufio.Reader) {
 	_, _ = c.Write([]byte("220 mail.example.test ESMTP\r\n"))
-	readLine(r)
+	adaptertest.ReadLine(r)
 	_, _ = c.Write([]byte("250-mail.example.test\r\n250 AUTH XOAUTH2\r\n"))
-}
-
-func bounded(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func connect(t *testing.T, addr string) (*smtp.Client, *sasl.ConnState) {
@@ -78,18 +37,18 @@ func connect(t *testing.T, addr string) (*smtp.Client, *sasl.ConnState) {
 }
 
 func TestMalformedChallengeKeepsSync(t *testing.T) {
-	addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+	addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
 		hello(c, r)
-		got(readLine(r)) // AUTH
+		got(adaptertest.ReadLine(r)) // AUTH
 		_, _ = c.Write([]byte("334 " + base64.StdEncoding.EncodeToString([]byte("not json")) + "\r\n"))
-		got(readLine(r)) // *
+		got(adaptertest.ReadLine(r)) // *
 		_, _ = c.Write([]byte("501 5.0.0 Negotiation cancelled\r\n"))
-		got(readLine(r)) // NOOP
+		got(adaptertest.ReadLine(r)) // NOOP
 		_, _ = c.Write([]byte("250 2.0.0 OK\r\n"))
-		readLine(r)
+		adaptertest.ReadLine(r)
 	})
 	c, cs := connect(t, addr)
-	_, err := gosmtp.Authenticate(bounded(t), c, &gosmtp.Options{Credentials: staticCreds, ConnState: cs})
+	_, err := gosmtp.Authenticate(adaptertest.Bounded(t), c, &gosmtp.Options{Credentials: adaptertest.StaticCreds, ConnState: cs})
 	if !errors.Is(err, adapters.ErrCancelled) || !errors.Is(err, sasl.ErrMalformed) {
 		t.Fatalf("err = %v", err)
 	}
@@ -111,59 +70,59 @@ func TestHostileServers(t *testing.T) {
 	}{
 		{"malformed EHLO", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte("220 hi\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("250-x\r\n250 AUTH \x00\x01\xff\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, sasl.ErrNoMechanism},
 		{"EHLO refused", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte("220 hi\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("554 5.7.1 go away\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"closed before EHLO", func(c net.Conn, r *bufio.Reader, got func(string)) {}, nil},
 		{"non-base64 challenge", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			hello(c, r)
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("334 !!!***\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("501 cancelled\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"oversized line", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			hello(c, r)
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("334 " + strings.Repeat("A", 1<<20) + "\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"closed mid-exchange", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			hello(c, r)
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"silent", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			hello(c, r)
-			readLine(r)
-			readLine(r)
+			adaptertest.ReadLine(r)
+			adaptertest.ReadLine(r)
 		}, context.DeadlineExceeded},
 		{"garbage reply", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			hello(c, r)
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("what\x00 is this\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addr, done := scripted(t, tc.script)
+			addr, done := adaptertest.Scripted(t, tc.script)
 			c, cs := connect(t, addr)
-			ctx := bounded(t)
+			ctx := adaptertest.Bounded(t)
 			if tc.want == context.DeadlineExceeded {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
 				defer cancel()
 			}
-			_, err := gosmtp.Authenticate(ctx, c, &gosmtp.Options{Credentials: staticCreds, ConnState: cs})
+			_, err := gosmtp.Authenticate(ctx, c, &gosmtp.Options{Credentials: adaptertest.StaticCreds, ConnState: cs})
 			if err == nil {
 				t.Fatal("no error")
 			}

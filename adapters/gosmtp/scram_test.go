@@ -10,19 +10,9 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/adapters/gosmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 )
-
-func serverFirst(clientFirst []byte) string {
-	var nonce string
-	for _, f := range strings.Split(string(clientFirst), ",") {
-		if v, ok := strings.CutPrefix(f, "r="); ok {
-			nonce = v
-		}
-	}
-	salt := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	return "r=" + nonce + "server-nonce,s=" + salt + ",i=4096"
-}
 
 // A SCRAM server that reports success without proving itself: 235
 // without a signature (the client closes), or a wrong signature (the client
@@ -33,25 +23,25 @@ func TestSCRAMServerNotProven(t *testing.T) {
 		{"wrong signature", "v=" + base64.StdEncoding.EncodeToString(make([]byte, 32))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+			addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
 				_, _ = c.Write([]byte("220 hi\r\n"))
-				readLine(r)
+				adaptertest.ReadLine(r)
 				_, _ = c.Write([]byte("250-hi\r\n250 AUTH SCRAM-SHA-256\r\n"))
-				f := strings.Fields(readLine(r))
+				f := strings.Fields(adaptertest.ReadLine(r))
 				cf, _ := base64.StdEncoding.DecodeString(f[len(f)-1])
-				_, _ = c.Write([]byte("334 " + base64.StdEncoding.EncodeToString([]byte(serverFirst(cf))) + "\r\n"))
-				readLine(r)
+				_, _ = c.Write([]byte("334 " + base64.StdEncoding.EncodeToString([]byte(adaptertest.ServerFirst(cf))) + "\r\n"))
+				adaptertest.ReadLine(r)
 				if tc.final != "" {
 					_, _ = c.Write([]byte("334 " + base64.StdEncoding.EncodeToString([]byte(tc.final)) + "\r\n"))
-					got(readLine(r))
+					got(adaptertest.ReadLine(r))
 					_, _ = c.Write([]byte("501 5.0.0 cancelled\r\n"))
 				} else {
 					_, _ = c.Write([]byte("235 2.7.0 ok\r\n"))
 				}
-				got(readLine(r)) // "" at EOF
+				got(adaptertest.ReadLine(r)) // "" at EOF
 			})
 			c, cs := connect(t, addr)
-			_, err := gosmtp.Authenticate(bounded(t), c, &gosmtp.Options{
+			_, err := gosmtp.Authenticate(adaptertest.Bounded(t), c, &gosmtp.Options{
 				Credentials: &sasl.Credentials{Username: alice, Password: password},
 				ConnState:   cs,
 			})

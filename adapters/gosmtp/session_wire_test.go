@@ -58,9 +58,9 @@ func untilDot(r *bufio.Reader) {
 // login greets, answers EHLO and accepts AUTH PLAIN.
 func login(c net.Conn, r *bufio.Reader) {
 	_, _ = c.Write([]byte("220 hi\r\n"))
-	readLine(r)
+	adaptertest.ReadLine(r)
 	_, _ = c.Write([]byte("250-hi\r\n250 AUTH PLAIN\r\n"))
-	readLine(r)
+	adaptertest.ReadLine(r)
 	_, _ = c.Write([]byte("235 2.7.0 ok\r\n"))
 }
 
@@ -77,17 +77,17 @@ func TestSessionNeverResends(t *testing.T) {
 	ms := adaptertest.NewServer(t, nil)
 	addr, conns := tlsScripted(t, ms, func(i int, c net.Conn, r *bufio.Reader) {
 		login(c, r)
-		readLine(r)
+		adaptertest.ReadLine(r)
 		_, _ = c.Write([]byte("250 ok\r\n")) // MAIL
-		readLine(r)
+		adaptertest.ReadLine(r)
 		_, _ = c.Write([]byte("250 ok\r\n")) // RCPT
-		readLine(r)
+		adaptertest.ReadLine(r)
 		_, _ = c.Write([]byte("354 go ahead\r\n"))
 		untilDot(r) // then close without an answer
 	})
 	s := sessionFor(ms, addr)
 	defer s.Close()
-	err := s.SendMail(bounded(t), alice, []string{"bob@example.test"}, strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+	err := s.SendMail(adaptertest.Bounded(t), alice, []string{"bob@example.test"}, strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
 	if err == nil || !strings.HasPrefix(err.Error(), "gosmtp: ") {
 		t.Fatalf("err = %v", err)
 	}
@@ -102,20 +102,20 @@ func TestSessionRetriesBeforeBody(t *testing.T) {
 	var bodies atomic.Int32
 	addr, conns := tlsScripted(t, ms, func(i int, c net.Conn, r *bufio.Reader) {
 		login(c, r)
-		readLine(r) // MAIL
+		adaptertest.ReadLine(r) // MAIL
 		if i == 1 {
 			_, _ = c.Write([]byte("421 4.7.0 session expired\r\n"))
 			return
 		}
 		_, _ = c.Write([]byte("250 ok\r\n"))
-		readLine(r)
+		adaptertest.ReadLine(r)
 		_, _ = c.Write([]byte("250 ok\r\n"))
-		readLine(r)
+		adaptertest.ReadLine(r)
 		_, _ = c.Write([]byte("354 go ahead\r\n"))
 		untilDot(r)
 		bodies.Add(1)
 		_, _ = c.Write([]byte("250 queued\r\n"))
-		readLine(r)
+		adaptertest.ReadLine(r)
 	})
 	s := sessionFor(ms, addr)
 	defer s.Close()

@@ -11,49 +11,12 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
-	"golang.org/x/oauth2"
 
 	"github.com/saslkit/saslkit/adapters"
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 )
-
-type staticSource struct{}
-
-func (staticSource) Token(context.Context) (*oauth2.Token, error) {
-	return &oauth2.Token{AccessToken: "ya29.static-token"}, nil
-}
-
-var staticCreds = &sasl.Credentials{Username: alice, TokenSource: staticSource{}}
-
-// scripted serves one connection with script and returns the address. The
-// script's lines are returned on done when it ends.
-func scripted(t *testing.T, script func(c net.Conn, r *bufio.Reader, got func(string))) (addr string, done <-chan []string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	ch := make(chan []string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			ch <- nil
-			return
-		}
-		defer c.Close()
-		var lines []string
-		script(c, bufio.NewReader(c), func(s string) { lines = append(lines, s) })
-		ch <- lines
-	}()
-	return ln.Addr().String(), ch
-}
-
-func readLine(r *bufio.Reader) string {
-	l, _ := r.ReadString('\n')
-	return strings.TrimRight(l, "\r\n")
-}
 
 func dialPlain(t *testing.T, addr string) (*imapclient.Client, *sasl.ConnState) {
 	t.Helper()
@@ -66,32 +29,24 @@ func dialPlain(t *testing.T, addr string) (*imapclient.Client, *sasl.ConnState) 
 	return c, sasl.ConnStateOf(conn, "localhost", 143)
 }
 
-func bounded(t *testing.T) context.Context {
-	// A bound so that a regression fails instead of hanging; no test
-	// asserts on time.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 const greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready\r\n"
 
 // A challenge XOAUTH2 cannot parse: the client answers with an empty
 // response (imapclient cannot send "*"), the server fails the command, and
 // the next command works.
 func TestMalformedChallengeKeepsSync(t *testing.T) {
-	addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+	addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
 		_, _ = c.Write([]byte(greeting))
-		got(readLine(r)) // AUTHENTICATE
+		got(adaptertest.ReadLine(r)) // AUTHENTICATE
 		_, _ = c.Write([]byte("+ " + base64.StdEncoding.EncodeToString([]byte("not json")) + "\r\n"))
-		got(readLine(r)) // the response
+		got(adaptertest.ReadLine(r)) // the response
 		_, _ = c.Write([]byte("T1 BAD invalid response\r\n"))
-		got(readLine(r)) // NOOP
+		got(adaptertest.ReadLine(r)) // NOOP
 		_, _ = c.Write([]byte("T2 OK NOOP done\r\n"))
-		readLine(r)
+		adaptertest.ReadLine(r)
 	})
 	c, cs := dialPlain(t, addr)
-	_, err := imapadapter.Authenticate(bounded(t), c, &imapadapter.Options{Credentials: staticCreds, ConnState: cs})
+	_, err := imapadapter.Authenticate(adaptertest.Bounded(t), c, &imapadapter.Options{Credentials: adaptertest.StaticCreds, ConnState: cs})
 	if !errors.Is(err, adapters.ErrCancelled) || !errors.Is(err, sasl.ErrMalformed) {
 		t.Fatalf("err = %v", err)
 	}
@@ -116,55 +71,55 @@ func TestHostileServers(t *testing.T) {
 	}{
 		{"malformed capability", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte("* OK [CAPABILITY IMAP4rev1 AUTH=\x00\x01 ready\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("* CAPABILITY (((\r\nT1 OK\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"no mechanisms", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte("* OK [CAPABILITY IMAP4rev1] ready\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, sasl.ErrNoMechanism},
 		{"non-base64 challenge", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte(greeting))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("+ !!!not-base64***\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"oversized line", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte(greeting))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			big := strings.Repeat("A", 1<<20)
 			_, _ = c.Write([]byte("+ " + big))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, context.DeadlineExceeded}, // imapclient has no line limit: ctx ends it
 		{"closed mid-exchange", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte(greeting))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"silent", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte(greeting))
-			readLine(r)
-			readLine(r) // until the client closes
+			adaptertest.ReadLine(r)
+			adaptertest.ReadLine(r) // until the client closes
 		}, context.DeadlineExceeded},
 		{"garbage answer", func(c net.Conn, r *bufio.Reader, got func(string)) {
 			_, _ = c.Write([]byte(greeting))
-			readLine(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("T1 WHAT\x00\x01 is this\r\n"))
-			readLine(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addr, done := scripted(t, tc.script)
+			addr, done := adaptertest.Scripted(t, tc.script)
 			c, cs := dialPlain(t, addr)
-			ctx := bounded(t)
+			ctx := adaptertest.Bounded(t)
 			if tc.want == context.DeadlineExceeded {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
 				defer cancel()
 			}
-			_, err := imapadapter.Authenticate(ctx, c, &imapadapter.Options{Credentials: staticCreds, ConnState: cs})
+			_, err := imapadapter.Authenticate(ctx, c, &imapadapter.Options{Credentials: adaptertest.StaticCreds, ConnState: cs})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -195,21 +150,21 @@ func TestHostileStartTLS(t *testing.T) {
 	for name, greet := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+			addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
 				_, _ = c.Write([]byte(greet))
 				if greet == "" {
 					return
 				}
-				got(readLine(r))
+				got(adaptertest.ReadLine(r))
 				switch name {
 				case "refused":
 					_, _ = c.Write([]byte("S1 NO no TLS here\r\n"))
 				case "injection":
 					_, _ = c.Write([]byte("S1 OK begin TLS\r\n* OK [CAPABILITY AUTH=PLAIN] injected\r\n"))
 				}
-				readLine(r)
+				adaptertest.ReadLine(r)
 			})
-			_, _, err := imapadapter.DialStartTLS(bounded(t), addr, &imapadapter.Options{Credentials: staticCreds})
+			_, _, err := imapadapter.DialStartTLS(adaptertest.Bounded(t), addr, &imapadapter.Options{Credentials: adaptertest.StaticCreds})
 			if err == nil || !strings.HasPrefix(err.Error(), "imap: ") {
 				t.Fatalf("err = %v", err)
 			}
@@ -227,19 +182,19 @@ func TestInitialResponseOnlyWithSASLIR(t *testing.T) {
 			if saslIR {
 				caps += " SASL-IR"
 			}
-			addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+			addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
 				_, _ = c.Write([]byte("* OK [CAPABILITY " + caps + "] ready\r\n"))
-				cmd := readLine(r)
+				cmd := adaptertest.ReadLine(r)
 				got(cmd)
 				if len(strings.Fields(cmd)) == 3 {
 					_, _ = c.Write([]byte("+ \r\n"))
-					got(readLine(r))
+					got(adaptertest.ReadLine(r))
 				}
 				_, _ = c.Write([]byte("T1 OK authenticated\r\n"))
-				readLine(r)
+				adaptertest.ReadLine(r)
 			})
 			c, cs := dialPlain(t, addr)
-			if _, err := imapadapter.Authenticate(bounded(t), c, &imapadapter.Options{Credentials: staticCreds, ConnState: cs}); err != nil {
+			if _, err := imapadapter.Authenticate(adaptertest.Bounded(t), c, &imapadapter.Options{Credentials: adaptertest.StaticCreds, ConnState: cs}); err != nil {
 				t.Fatal(err)
 			}
 			c.Close()

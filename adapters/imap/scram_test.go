@@ -10,21 +10,9 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 )
-
-// serverFirst answers a SCRAM client-first message with a well-formed
-// server-first message.
-func serverFirst(clientFirst []byte) string {
-	var nonce string
-	for _, f := range strings.Split(string(clientFirst), ",") {
-		if v, ok := strings.CutPrefix(f, "r="); ok {
-			nonce = v
-		}
-	}
-	salt := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	return "r=" + nonce + "server-nonce,s=" + salt + ",i=4096"
-}
 
 // A SCRAM server that answers OK without its signature, or with a wrong
 // one, has not proved it knows the password: the adapter reports
@@ -35,21 +23,21 @@ func TestSCRAMServerNotProven(t *testing.T) {
 		{"wrong signature", "v=" + base64.StdEncoding.EncodeToString(make([]byte, 32))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, done := scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
+			addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, got func(string)) {
 				_, _ = c.Write([]byte("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256] ready\r\n"))
-				f := strings.Fields(readLine(r)) // T1 AUTHENTICATE SCRAM-SHA-256 <ir>
+				f := strings.Fields(adaptertest.ReadLine(r)) // T1 AUTHENTICATE SCRAM-SHA-256 <ir>
 				cf, _ := base64.StdEncoding.DecodeString(f[len(f)-1])
-				_, _ = c.Write([]byte("+ " + base64.StdEncoding.EncodeToString([]byte(serverFirst(cf))) + "\r\n"))
-				readLine(r) // client-final
+				_, _ = c.Write([]byte("+ " + base64.StdEncoding.EncodeToString([]byte(adaptertest.ServerFirst(cf))) + "\r\n"))
+				adaptertest.ReadLine(r) // client-final
 				if tc.final != "" {
 					_, _ = c.Write([]byte("+ " + base64.StdEncoding.EncodeToString([]byte(tc.final)) + "\r\n"))
-					got(readLine(r))
+					got(adaptertest.ReadLine(r))
 				}
 				_, _ = c.Write([]byte("T1 OK authenticated\r\n"))
-				got(readLine(r)) // EOF: the client closed
+				got(adaptertest.ReadLine(r)) // EOF: the client closed
 			})
 			c, cs := dialPlain(t, addr)
-			_, err := imapadapter.Authenticate(bounded(t), c, &imapadapter.Options{
+			_, err := imapadapter.Authenticate(adaptertest.Bounded(t), c, &imapadapter.Options{
 				Credentials: &sasl.Credentials{Username: alice, Password: password},
 				ConnState:   cs,
 			})

@@ -15,37 +15,27 @@ import (
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/adapters/netsmtp"
+	"github.com/saslkit/saslkit/internal/adaptertest"
 	"github.com/saslkit/saslkit/sasl"
 )
 
+// scripted serves one connection with script and returns the address; the
+// test's cleanup waits for the script to end.
 func scripted(t *testing.T, script func(c net.Conn, r *bufio.Reader)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	var done <-chan []string
+	t.Cleanup(func() { // after the listener closes
+		if done != nil {
+			<-done
 		}
-		defer c.Close()
-		script(c, bufio.NewReader(c))
-	}()
-	t.Cleanup(func() { _ = ln.Close(); <-done })
-	return ln.Addr().String()
-}
-
-func line(r *bufio.Reader) string {
-	l, _ := r.ReadString('\n')
-	return strings.TrimRight(l, "\r\n")
+	})
+	addr, done := adaptertest.Scripted(t, func(c net.Conn, r *bufio.Reader, _ func(string)) { script(c, r) })
+	return addr
 }
 
 func hello(c net.Conn, r *bufio.Reader) {
 	_, _ = c.Write([]byte("220 hi\r\n"))
-	line(r)
+	adaptertest.ReadLine(r)
 	_, _ = c.Write([]byte("250-hi\r\n250 AUTH XOAUTH2\r\n"))
 }
 
@@ -59,26 +49,26 @@ func TestHostileServers(t *testing.T) {
 	}{
 		{"malformed challenge", func(c net.Conn, r *bufio.Reader) {
 			hello(c, r)
-			line(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("334 " + base64.StdEncoding.EncodeToString([]byte("not json")) + "\r\n"))
-			line(r) // *
+			adaptertest.ReadLine(r) // *
 			_, _ = c.Write([]byte("501 cancelled\r\n"))
-			line(r)
+			adaptertest.ReadLine(r)
 		}, adapters.ErrCancelled},
 		{"non-base64 challenge", func(c net.Conn, r *bufio.Reader) {
 			hello(c, r)
-			line(r)
+			adaptertest.ReadLine(r)
 			_, _ = c.Write([]byte("334 !!!\r\n"))
-			line(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"closed mid-exchange", func(c net.Conn, r *bufio.Reader) {
 			hello(c, r)
-			line(r)
+			adaptertest.ReadLine(r)
 		}, nil},
 		{"silent", func(c net.Conn, r *bufio.Reader) {
 			hello(c, r)
-			line(r)
-			line(r)
+			adaptertest.ReadLine(r)
+			adaptertest.ReadLine(r)
 		}, context.DeadlineExceeded},
 	}
 	for _, tc := range cases {
