@@ -29,19 +29,8 @@ func clientOpts(ms *sasltest.MailServer, creds *sasl.Credentials) *gosmtp.Option
 	return &gosmtp.Options{Credentials: creds, TLSConfig: ms.ClientTLSConfig()}
 }
 
-func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode)) {
-	for _, p := range adaptertest.Profiles {
-		for _, mode := range adaptertest.Modes {
-			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
-				t.Parallel()
-				f(t, p, mode)
-			})
-		}
-	}
-}
-
 func TestTokenSuccessOneRoundTrip(t *testing.T) {
-	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
+	adaptertest.ForEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		creds, f := adaptertest.TokenCreds(ms, 0)
 		var debug strings.Builder
@@ -122,7 +111,7 @@ func TestPasswordSuccess(t *testing.T) {
 }
 
 func TestRejectedTokenThenRefresh(t *testing.T) {
-	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
+	adaptertest.ForEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		creds, f := adaptertest.TokenCreds(ms, 1)
 		c, n, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode), clientOpts(ms, creds))
@@ -143,7 +132,7 @@ func TestRejectedTokenThenRefresh(t *testing.T) {
 }
 
 func TestRejectedTwice(t *testing.T) {
-	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
+	adaptertest.ForEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		creds, _ := adaptertest.TokenCreds(ms, 2)
 		_, _, err := dialFor(mode)(context.Background(), ms.Addr(sasltest.ProtocolSMTP, mode), clientOpts(ms, creds))
@@ -165,7 +154,7 @@ func TestRejectedTwice(t *testing.T) {
 }
 
 func TestTemporary(t *testing.T) {
-	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
+	adaptertest.ForEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		ms.InjectFault(sasltest.MailFault{Kind: sasltest.MailFaultTemporary, Protocol: sasltest.ProtocolSMTP})
 		creds, _ := adaptertest.TokenCreds(ms, 0)

@@ -44,19 +44,8 @@ func connect(t *testing.T, ms *sasltest.MailServer, mode sasltest.TLSMode) *smtp
 	return c
 }
 
-func forEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode)) {
-	for _, p := range adaptertest.Profiles {
-		for _, mode := range adaptertest.Modes {
-			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
-				t.Parallel()
-				f(t, p, mode)
-			})
-		}
-	}
-}
-
 func TestTokenSuccessOneRoundTrip(t *testing.T) {
-	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
+	adaptertest.ForEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		creds, f := adaptertest.TokenCreds(ms, 0)
 		c := connect(t, ms, mode)
@@ -86,7 +75,7 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 // A rejected token fails this connection (net/smtp quits) and is
 // invalidated: the next connection authenticates with a fresh one.
 func TestRejectedTokenThenRefresh(t *testing.T) {
-	forEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
+	adaptertest.ForEach(t, func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode) {
 		ms := adaptertest.NewServer(t, &sasltest.MailOptions{Profile: p})
 		creds, f := adaptertest.TokenCreds(ms, 1)
 		opts := &netsmtp.Options{Credentials: creds}

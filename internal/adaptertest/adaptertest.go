@@ -165,3 +165,16 @@ func IMAPLinesPerAuth(tr sasltest.Transcript) []int {
 func isResponse(text string) bool {
 	return text == "[REDACTED]" || text == "" || text == "*"
 }
+
+// ForEach runs f in a parallel subtest for each of Profiles over each of
+// Modes.
+func ForEach(t *testing.T, f func(t *testing.T, p sasltest.MailProfile, mode sasltest.TLSMode)) {
+	for _, p := range Profiles {
+		for _, mode := range Modes {
+			t.Run(p.String()+"/"+mode.String(), func(t *testing.T) {
+				t.Parallel()
+				f(t, p, mode)
+			})
+		}
+	}
+}
