@@ -95,7 +95,9 @@ type MailOptions struct {
 	// Mechanisms, when not nil, replaces the profile's list of offered
 	// mechanisms on every protocol (a test of mechanism negotiation may
 	// offer only SCRAM-SHA-256, say). Names the registry cannot serve are
-	// dropped.
+	// dropped. A list without any -PLUS mechanism also turns channel
+	// binding off in the default registry's SCRAM servers, so they accept
+	// the "y" flag of a client that could have bound.
 	Mechanisms []string
 	// Scopes, when not nil, replaces the profile's scopes: a token must
 	// carry one of them. An empty non-nil slice accepts any scope.
@@ -235,6 +237,10 @@ func NewMailServer(opts *MailOptions) (*MailServer, error) {
 		m.registry = mechanisms.New(&mechanisms.Options{SCRAM: &scram.Options{
 			FakeSaltKey:       key,
 			ServerCertificate: func(*tls.ConnectionState) *x509.Certificate { return leaf },
+			// A list without the -PLUS forms means the servers do not
+			// offer channel binding, so a client's "y" is honest, not
+			// a downgrade (RFC 5802 §6).
+			NoChannelBinding: o.Mechanisms != nil && !offersPlus(o.Mechanisms),
 		}})
 	}
 	for _, u := range o.Users {
@@ -775,3 +781,14 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "sasltest-internal" }
+
+// offersPlus reports whether mechs names a channel-binding (-PLUS)
+// mechanism.
+func offersPlus(mechs []string) bool {
+	for _, m := range mechs {
+		if strings.HasSuffix(strings.ToUpper(m), "-PLUS") {
+			return true
+		}
+	}
+	return false
+}
