@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -74,6 +75,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The subtests mostly wait on Dovecot (failures are flushed on a
+	// 500 ms timer), not on the CPU: unless -parallel was given, run more
+	// of them at once than GOMAXPROCS.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "16")
+	}
 	code := m.Run()
 	if env != nil {
 		env.stop()
@@ -94,7 +104,13 @@ func dovecot(t *testing.T) *dovecotEnv {
 			envSkip = "the Dovecot suite runs dovecot as root (its login and mail users are dovenull, dovecot and nobody)"
 			return
 		}
-		env, envErr = startDovecot()
+		// The ports are chosen free but released before Dovecot binds
+		// them; another process may take one meanwhile, so try again.
+		for range 3 {
+			if env, envErr = startDovecot(); envErr == nil {
+				break
+			}
+		}
 	})
 	if envSkip != "" {
 		if os.Getenv("CI") == "true" {
