@@ -144,7 +144,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 func startDovecot() (e *dovecotEnv, err error) {
-	dir, err := os.MkdirTemp("", "saslkit-interop-")
+	dir, err := os.MkdirTemp(reachableTempDir(), "saslkit-interop-")
 	if err != nil {
 		return nil, err
 	}
@@ -305,6 +305,7 @@ default_login_user = dovenull
 	var out bytes.Buffer
 	cmd := exec.Command("dovecot", "-c", confPath, "-F")
 	cmd.Stdout, cmd.Stderr = &out, &out
+	stopWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return e, err
 	}
@@ -332,6 +333,21 @@ default_login_user = dovenull
 		}
 	}
 	return e, nil
+}
+
+// reachableTempDir is os.TempDir when Dovecot's unprivileged users can
+// traverse every directory above it, otherwise /tmp.
+func reachableTempDir() string {
+	d := os.TempDir()
+	for p := d; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if p == filepath.Dir(p) {
+			return d
+		}
+	}
 }
 
 // tail is the end of Dovecot's log, for failure messages.
