@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -97,8 +98,11 @@ func dial(ctx context.Context, addr string, opts *Options, startTLS bool) (*imap
 	if copts.DebugWriter != nil {
 		copts.DebugWriter = adapters.RedactWriter(copts.DebugWriter)
 	}
-	c := imapclient.New(conn, &copts)
+	sc := &saslConn{Conn: conn}
+	c := imapclient.New(sc, &copts)
+	sc.authenticating.Store(true)
 	n, err := authenticate(ctx, c, opts, cs)
+	sc.authenticating.Store(false)
 	if err != nil {
 		_ = c.Close()
 		return nil, nil, err
@@ -108,6 +112,29 @@ func dial(ctx context.Context, addr string, opts *Options, startTLS bool) (*imap
 		return nil, nil, fmt.Errorf("imap: %w", ctx.Err())
 	}
 	return c, n, nil
+}
+
+// saslConn corrects the one client line go-imap v2 gets wrong during
+// AUTHENTICATE: it writes an empty continuation response as "=", which RFC
+// 9051 allows only for the initial response on the command line
+// (initial-resp = base64 / "="); a continuation line is plain base64, so an
+// empty response is an empty line, and Dovecot answers "=" there with BAD.
+// While authenticating is set, a write of exactly "=\r\n" goes out as
+// "\r\n". No other client line is a lone "=", and the flag confines the
+// rewrite to the exchange.
+type saslConn struct {
+	net.Conn
+	authenticating atomic.Bool
+}
+
+func (s *saslConn) Write(p []byte) (int, error) {
+	if s.authenticating.Load() && string(p) == "=\r\n" {
+		if _, err := s.Conn.Write(p[1:]); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return s.Conn.Write(p)
 }
 
 // localGreeting is what imapclient reads in place of the greeting the
