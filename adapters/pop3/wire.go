@@ -1,9 +1,10 @@
 package pop3
 
 import (
-	"encoding/base64"
 	"strconv"
 	"strings"
+
+	"github.com/saslkit/saslkit/internal/wire"
 )
 
 // Line parsers. Each takes one line without its CRLF, as read from the
@@ -107,42 +108,11 @@ func parseContinuation(line string) (challenge []byte, ok bool, err error) {
 	if b64 == "" {
 		return []byte{}, true, nil
 	}
-	c, good := decodeStrict(b64)
+	c, good := wire.DecodeBase64(b64)
 	if !good {
 		return nil, true, protoErr("AUTH", "challenge is not strict base64")
 	}
 	return c, true, nil
-}
-
-// decodeStrict decodes canonical padded standard base64: a multiple of four
-// characters of the alphabet, at most two '=' and only at the end, no stray
-// bits. encoding/base64 alone would skip embedded CR and LF, so the shape is
-// checked first.
-func decodeStrict(s string) ([]byte, bool) {
-	if len(s)%4 != 0 {
-		return nil, false
-	}
-	pad := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
-			if pad > 0 {
-				return nil, false
-			}
-		case c == '=':
-			pad++
-			if pad > 2 || i < len(s)-2 {
-				return nil, false
-			}
-		default:
-			return nil, false
-		}
-	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return nil, false
-	}
-	return b, true
 }
 
 // parseNumber parses a POP3 message number or size: 1 to 19 decimal digits,

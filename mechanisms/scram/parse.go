@@ -12,31 +12,12 @@ package scram
 // fails these checks. The reasons returned never quote the message.
 
 import (
-	"encoding/base64"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-)
 
-// strictBase64 decodes s as padded standard base64 and nothing else:
-// encoding/base64 skips CR and LF, so any byte outside the alphabet and "="
-// is refused first, and Strict refuses non-zero padding bits.
-func strictBase64(s string) ([]byte, bool) {
-	if len(s)%4 != 0 {
-		return nil, false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return nil, false
-		}
-	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return nil, false
-	}
-	return b, true
-}
+	"github.com/saslkit/saslkit/internal/wire"
+)
 
 // isPrintable reports whether s is 1*printable: ASCII 0x21-0x7E except ",".
 func isPrintable(s string) bool {
@@ -179,7 +160,7 @@ func parseServerFirst(msg string) (serverFirst, string) {
 	if !ok {
 		return sf, "server-first message lacks a salt (s=)"
 	}
-	sb, ok := strictBase64(salt)
+	sb, ok := wire.DecodeBase64(salt)
 	if !ok || len(sb) == 0 {
 		return sf, "salt (s=) is not valid base64"
 	}
@@ -225,7 +206,7 @@ func parseServerFinal(msg string, size int) (serverFinal, string) {
 	if !ok {
 		return sf, "server-final message is neither a verifier (v=) nor an error (e=)"
 	}
-	b, ok := strictBase64(v)
+	b, ok := wire.DecodeBase64(v)
 	if !ok || len(b) != size {
 		return sf, "server signature (v=) is not valid base64 of the hash's length"
 	}
@@ -320,7 +301,7 @@ func parseClientFinal(msg string, size int) (clientFinal, string) {
 	if !ok {
 		return cf, "client-final message lacks channel-binding data (c=)"
 	}
-	if cf.cbind, ok = strictBase64(c); !ok || len(cf.cbind) == 0 {
+	if cf.cbind, ok = wire.DecodeBase64(c); !ok || len(cf.cbind) == 0 {
 		return cf, "channel-binding data (c=) is not valid base64"
 	}
 	if cf.nonce, ok = field(fields[1], 'r'); !ok || !isPrintable(cf.nonce) {
@@ -334,7 +315,7 @@ func parseClientFinal(msg string, size int) (clientFinal, string) {
 	if !ok {
 		return cf, "client-final message does not end with a proof (p=)"
 	}
-	if cf.proof, ok = strictBase64(p); !ok || len(cf.proof) != size {
+	if cf.proof, ok = wire.DecodeBase64(p); !ok || len(cf.proof) != size {
 		return cf, "proof (p=) is not valid base64 of the hash's length"
 	}
 	return cf, ""
