@@ -151,8 +151,11 @@ func TestWatcherAcrossExpiries(t *testing.T) {
 	if st.Succeeded < 5 || st.Rejected != 0 {
 		t.Fatalf("stats %+v: want a connection per token across at least 3 expiries and one BYE", st)
 	}
-	if got := f.Fetches.Load(); got < int32(st.Succeeded) {
-		t.Fatalf("%d tokens fetched for %d connections: a token was used twice", got, st.Succeeded)
+	// Every connection after an expiry needs a new token; the one after
+	// the early BYE may present the token it already had, which is still
+	// valid (the server rejected none: Rejected is 0 above).
+	if got := f.Fetches.Load(); got < int32(st.Succeeded)-1 {
+		t.Fatalf("%d tokens fetched for %d connections: a token outlived its expiry", got, st.Succeeded)
 	}
 	t.Logf("%d messages, %d connections, %d tokens", len(want), st.Succeeded, f.Fetches.Load())
 }
