@@ -56,6 +56,7 @@ type command struct {
 
 // commands lists the subcommands in the order help shows them.
 var commands = []*command{
+	demoCommand,
 	sandboxCommand,
 }
 
