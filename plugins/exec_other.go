@@ -1,0 +1,9 @@
+//go:build !unix
+
+package plugins
+
+import "os/exec"
+
+func isolate(*exec.Cmd) {}
+
+func killGroup(int) {}
