@@ -58,6 +58,10 @@ type command struct {
 var commands = []*command{
 	demoCommand,
 	sandboxCommand,
+	authorizeCommand,
+	tokenCommand,
+	mechsCommand,
+	configCommand,
 }
 
 // lookup returns the command called name, or nil.

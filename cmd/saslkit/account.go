@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/saslkit/saslkit/providers"
+	"github.com/saslkit/saslkit/sasl"
+)
+
+// httpTimeout bounds one request to a token endpoint.
+const httpTimeout = 60 * time.Second
+
+// rootCAs returns the system's trusted roots plus the account's ca_file.
+func (a *account) rootCAs() (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if a.caFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(a.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: ca_file: %w", a.name, err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("account %s: ca_file %s holds no PEM certificate", a.name, a.caFile)
+	}
+	return pool, nil
+}
+
+// httpClient returns the client for the account's token endpoints,
+// trusting ca_file too.
+func (a *account) httpClient() (*http.Client, error) {
+	roots, err := a.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: httpTimeout}, nil
+}
+
+// effectiveScopes returns the configured scopes or the provider's default.
+func (a *account) effectiveScopes() []string {
+	if a.scopesSet {
+		return a.scopes
+	}
+	switch a.provider {
+	case kindGoogle, kindServiceAccount:
+		return providers.GoogleMailScopes()
+	case kindMicrosoft:
+		return providers.MicrosoftMailScopes()
+	case kindClientCredentials:
+		if a.tenant != "" {
+			return []string{providers.ScopeOffice365AppOnly}
+		}
+	}
+	return nil
+}
+
+// oauthConfig returns the OAuth 2.0 client of an interactive account,
+// with its secret fetched from the environment or its command.
+func (a *account) oauthConfig(ctx context.Context, stderr io.Writer) (*oauth2.Config, error) {
+	var ep oauth2.Endpoint
+	switch a.provider {
+	case kindGoogle:
+		ep = providers.GoogleEndpoint()
+	case kindMicrosoft:
+		ep = providers.MicrosoftEndpoint(a.tenant)
+	case kindOAuth2:
+		ep = oauth2.Endpoint{AuthStyle: oauth2.AuthStyleInParams}
+	default:
+		return nil, fmt.Errorf("account %s: provider %q has no authorization flow", a.name, a.provider)
+	}
+	if a.authURL != "" {
+		ep.AuthURL = a.authURL
+	}
+	if a.tokenURL != "" {
+		ep.TokenURL = a.tokenURL
+	}
+	if a.deviceAuthURL != "" {
+		ep.DeviceAuthURL = a.deviceAuthURL
+	}
+	secret, err := a.clientSecret.resolve(ctx, "client_secret", stderr)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", a.name, err)
+	}
+	return &oauth2.Config{ClientID: a.clientID, ClientSecret: secret, Endpoint: ep, Scopes: a.effectiveScopes()}, nil
+}
+
+// tokenStore returns the store of the accounts' refresh tokens.
+func (c *config) tokenStore() *providers.FileStore {
+	return providers.NewFileStore(c.tokenDir, nil)
+}
+
+// errNotTokenAccount is an account that authenticates with a password only.
+var errNotTokenAccount = errors.New("the account authenticates with a password, not with OAuth 2.0 tokens")
+
+// fetcher returns what fetches the account's access tokens.
+func (a *account) fetcher(ctx context.Context, cfg *config, stderr io.Writer) (providers.Fetcher, error) {
+	hc, err := a.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	switch a.provider {
+	case kindGoogle, kindMicrosoft, kindOAuth2:
+		oc, err := a.oauthConfig(ctx, stderr)
+		if err != nil {
+			return nil, err
+		}
+		f, err := providers.NewRefreshFetcher(oc, cfg.tokenStore(), a.name, &providers.RefreshOptions{HTTPClient: hc})
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", a.name, err)
+		}
+		return f, nil
+	case kindServiceAccount:
+		key, err := os.ReadFile(a.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("account %s: key_file: %w", a.name, err)
+		}
+		sa, err := providers.NewServiceAccount(key, &providers.ServiceAccountOptions{Scopes: a.effectiveScopes(), TokenURL: a.tokenURL, HTTPClient: hc, MaxUsers: 1})
+		if err != nil {
+			return nil, fmt.Errorf("account %s: key_file %s: %w", a.name, a.keyFile, err)
+		}
+		subject := a.subject
+		if subject == "" {
+			subject = a.user
+		}
+		return sa.User(subject), nil
+	case kindClientCredentials:
+		cc := providers.ClientCredentialsConfig{TokenURL: a.tokenURL, Scopes: a.effectiveScopes()}
+		if a.tenant != "" {
+			cc = providers.MicrosoftAppOnly(a.tenant, a.clientID)
+			if a.tokenURL != "" {
+				cc.TokenURL = a.tokenURL
+			}
+			if a.scopesSet {
+				cc.Scopes = a.scopes
+			}
+		}
+		cc.ClientID, cc.HTTPClient = a.clientID, hc
+		if a.certificateFile != "" {
+			pem, err := os.ReadFile(a.certificateFile)
+			if err != nil {
+				return nil, fmt.Errorf("account %s: certificate_file: %w", a.name, err)
+			}
+			cert, err := providers.ParseClientCertificatePEM(pem)
+			if err != nil {
+				return nil, fmt.Errorf("account %s: certificate_file %s: %w", a.name, a.certificateFile, err)
+			}
+			cc.Certificate = cert
+		} else {
+			secret, err := a.clientSecret.resolve(ctx, "client_secret", stderr)
+			if err != nil {
+				return nil, fmt.Errorf("account %s: %w", a.name, err)
+			}
+			cc.ClientSecret = secret
+		}
+		f, err := providers.NewClientCredentials(cc)
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", a.name, err)
+		}
+		return f, nil
+	case kindExec:
+		f, err := providers.NewExec(providers.ExecConfig{Command: a.command, Lifetime: a.lifetime})
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", a.name, err)
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("account %s: %w", a.name, errNotTokenAccount)
+}
+
+// credentials returns what the account authenticates with: a token source
+// (a Cache, which adapters invalidate when a server rejects its token) and
+// the password, when the account has them.
+func (a *account) credentials(ctx context.Context, cfg *config, stderr io.Writer) (*sasl.Credentials, error) {
+	creds := &sasl.Credentials{Username: a.user}
+	if a.provider != kindPassword {
+		f, err := a.fetcher(ctx, cfg, stderr)
+		if err != nil {
+			return nil, err
+		}
+		creds.TokenSource = providers.NewCache(f, &providers.CacheOptions{Name: a.name})
+	}
+	if a.password.set() {
+		pw, err := a.password.resolve(ctx, "password", stderr)
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", a.name, err)
+		}
+		creds.Password = pw
+	}
+	return creds, nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+var configCommand = &command{
+	name:    "config",
+	summary: "check the accounts file, or print a commented example of it",
+	run:     runConfig,
+}
+
+const configAbout = `
+Read the accounts file, report every problem in it with its line, and list
+its accounts (one JSON object with --json). With --example, print a
+commented example file instead.
+
+The file is TOML: [accounts.NAME] tables with user, provider (google,
+microsoft, oauth2, service-account, client-credentials, exec, password),
+the provider's settings and the account's servers. It never holds a
+secret: a key such as client_secret or password with a value is an error.
+Client secrets and passwords come from an environment variable
+(client_secret_env, password_env) or a command that prints them
+(client_secret_cmd, password_cmd); refresh tokens from saslkit authorize.
+docs/cli.md describes every key.
+
+` + exitCodesHelp
+
+func runConfig(ctx context.Context, st *stdio, args []string) error {
+	fs := newFlagSet(st, "config", "", configAbout)
+	path := configFlag(fs)
+	example := fs.Bool("example", false, "print a commented example accounts file")
+	jsonOut := fs.Bool("json", false, "print one JSON object")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	if *example {
+		_, err := io.WriteString(st.stdout, configExample)
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return configFailure(err)
+	}
+	out := configJSON{Path: cfg.path, TokenDir: cfg.tokenDir, Accounts: []accountJSON{}}
+	for _, a := range cfg.accounts {
+		aj := accountJSON{Name: a.name, User: a.user, Provider: string(a.provider), Scopes: a.effectiveScopes()}
+		for _, s := range []*serverURL{a.imap, a.pop3, a.smtp} {
+			if s != nil {
+				aj.Servers = append(aj.Servers, s.String())
+			}
+		}
+		out.Accounts = append(out.Accounts, aj)
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(st.stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(st.stdout, "%s: %d accounts, tokens in %s\n", cfg.path, len(cfg.accounts), cfg.tokenDir)
+	for _, a := range out.Accounts {
+		fmt.Fprintf(st.stdout, "  %s  %s  %s  %s\n", st.style(styleBold, a.Name), a.User, a.Provider, strings.Join(a.Servers, " "))
+	}
+	return nil
+}
+
+type configJSON struct {
+	Path     string        `json:"path"`
+	TokenDir string        `json:"token_dir"`
+	Accounts []accountJSON `json:"accounts"`
+}
+
+type accountJSON struct {
+	Name     string   `json:"name"`
+	User     string   `json:"user"`
+	Provider string   `json:"provider"`
+	Scopes   []string `json:"scopes"`
+	Servers  []string `json:"servers"`
+}
