@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"net/http"
+	"os"
 	"os/exec"
 	"runtime"
 	"time"
@@ -122,10 +122,15 @@ func envSet(name string) bool {
 // authURLOptions are the authorization request's extra parameters.
 func authURLOptions(a *account) []oauth2.AuthCodeOption {
 	opts := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("login_hint", a.user)}
-	if a.provider == kindGoogle {
+	switch a.provider {
+	case kindGoogle:
 		// Google issues a refresh token only with access_type=offline, and
 		// again for an account that consented before only with consent.
 		opts = append(opts, oauth2.AccessTypeOffline, oauth2.ApprovalForce)
+	case kindOAuth2:
+		// Servers modelled on Google's want access_type=offline for a
+		// refresh token; others ignore the parameter (RFC 6749 §3.1).
+		opts = append(opts, oauth2.AccessTypeOffline)
 	}
 	return opts
 }

@@ -339,23 +339,35 @@ var accountFields = map[string]func(p *configParser, a *account, prim toml.Primi
 			a.provider = providerKind(s)
 		}
 	},
-	"client_id":           func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.clientID) },
-	"client_secret_env":   func(p *configParser, a *account, prim toml.Primitive, key string) { p.env(prim, key, &a.clientSecret) },
-	"client_secret_cmd":   func(p *configParser, a *account, prim toml.Primitive, key string) { p.cmd(prim, key, &a.clientSecret) },
-	"tenant":              func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.tenant) },
-	"auth_url":            func(p *configParser, a *account, prim toml.Primitive, key string) { p.httpURL(prim, key, &a.authURL) },
-	"token_url":           func(p *configParser, a *account, prim toml.Primitive, key string) { p.httpURL(prim, key, &a.tokenURL) },
-	"device_auth_url":     func(p *configParser, a *account, prim toml.Primitive, key string) { p.httpURL(prim, key, &a.deviceAuthURL) },
-	"redirect_host":       func(p *configParser, a *account, prim toml.Primitive, key string) { p.redirectHost(prim, key, &a.redirectHost) },
-	"key_file":            func(p *configParser, a *account, prim toml.Primitive, key string) { p.file(prim, key, &a.keyFile) },
-	"subject":             func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.subject) },
-	"certificate_file":    func(p *configParser, a *account, prim toml.Primitive, key string) { p.file(prim, key, &a.certificateFile) },
-	"ca_file":             func(p *configParser, a *account, prim toml.Primitive, key string) { p.file(prim, key, &a.caFile) },
-	"password_env":        func(p *configParser, a *account, prim toml.Primitive, key string) { p.env(prim, key, &a.password) },
-	"password_cmd":        func(p *configParser, a *account, prim toml.Primitive, key string) { p.cmd(prim, key, &a.password) },
-	"imap":                func(p *configParser, a *account, prim toml.Primitive, key string) { p.server(prim, key, "imap", &a.imap) },
-	"pop3":                func(p *configParser, a *account, prim toml.Primitive, key string) { p.server(prim, key, "pop3", &a.pop3) },
-	"smtp":                func(p *configParser, a *account, prim toml.Primitive, key string) { p.server(prim, key, "smtp", &a.smtp) },
+	"client_id":         func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.clientID) },
+	"client_secret_env": func(p *configParser, a *account, prim toml.Primitive, key string) { p.env(prim, key, &a.clientSecret) },
+	"client_secret_cmd": func(p *configParser, a *account, prim toml.Primitive, key string) { p.cmd(prim, key, &a.clientSecret) },
+	"tenant":            func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.tenant) },
+	"auth_url":          func(p *configParser, a *account, prim toml.Primitive, key string) { p.httpURL(prim, key, &a.authURL) },
+	"token_url":         func(p *configParser, a *account, prim toml.Primitive, key string) { p.httpURL(prim, key, &a.tokenURL) },
+	"device_auth_url": func(p *configParser, a *account, prim toml.Primitive, key string) {
+		p.httpURL(prim, key, &a.deviceAuthURL)
+	},
+	"redirect_host": func(p *configParser, a *account, prim toml.Primitive, key string) {
+		p.redirectHost(prim, key, &a.redirectHost)
+	},
+	"key_file": func(p *configParser, a *account, prim toml.Primitive, key string) { p.file(prim, key, &a.keyFile) },
+	"subject":  func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.subject) },
+	"certificate_file": func(p *configParser, a *account, prim toml.Primitive, key string) {
+		p.file(prim, key, &a.certificateFile)
+	},
+	"ca_file":      func(p *configParser, a *account, prim toml.Primitive, key string) { p.file(prim, key, &a.caFile) },
+	"password_env": func(p *configParser, a *account, prim toml.Primitive, key string) { p.env(prim, key, &a.password) },
+	"password_cmd": func(p *configParser, a *account, prim toml.Primitive, key string) { p.cmd(prim, key, &a.password) },
+	"imap": func(p *configParser, a *account, prim toml.Primitive, key string) {
+		p.server(prim, key, "imap", &a.imap)
+	},
+	"pop3": func(p *configParser, a *account, prim toml.Primitive, key string) {
+		p.server(prim, key, "pop3", &a.pop3)
+	},
+	"smtp": func(p *configParser, a *account, prim toml.Primitive, key string) {
+		p.server(prim, key, "smtp", &a.smtp)
+	},
 	"scopes":              func(p *configParser, a *account, prim toml.Primitive, key string) { p.scopes(prim, key, a) },
 	"command":             func(p *configParser, a *account, prim toml.Primitive, key string) { p.argv(prim, key, &a.command) },
 	"lifetime":            func(p *configParser, a *account, prim toml.Primitive, key string) { p.duration(prim, key, &a.lifetime) },

@@ -60,6 +60,7 @@ var commands = []*command{
 	sandboxCommand,
 	authorizeCommand,
 	tokenCommand,
+	checkCommand,
 	mechsCommand,
 	configCommand,
 }

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// printCheck prints one result for a person.
+func printCheck(st *stdio, r *checkResult, verbose bool) {
+	w := st.stdout
+	label := func(s string) string { return st.style(styleDim, fmt.Sprintf("  %-12s", s)) }
+	fmt.Fprintf(w, "%s %s as %s (account %s)\n", st.style(styleBold, "Checking"), r.URL, r.User, r.Account)
+	if r.StartTLS {
+		fmt.Fprintf(w, "%s%s, upgraded with %s\n", label("connection"), r.Address, map[string]string{"POP3": "STLS"}[r.Protocol]+map[bool]string{true: "STARTTLS"}[r.Protocol != "POP3"])
+	} else {
+		fmt.Fprintf(w, "%s%s, TLS from the first byte\n", label("connection"), r.Address)
+	}
+	if t := r.TLS; t != nil {
+		if t.Version != "" {
+			fmt.Fprintf(w, "%s%s, %s\n", label("TLS"), t.Version, t.CipherSuite)
+		}
+		if c := t.Certificate; c != nil {
+			fmt.Fprintf(w, "%s%s\n", label("certificate"), c.Subject)
+			fmt.Fprintf(w, "%sissued by %s\n", label(""), c.Issuer)
+			fmt.Fprintf(w, "%svalid until %s, for %s\n", label(""), c.NotAfter, strings.Join(c.Names, ", "))
+		}
+		if t.Verified {
+			fmt.Fprintf(w, "%s%s\n", label("verified"), st.style(styleGreen, "yes"))
+		} else {
+			fmt.Fprintf(w, "%sNO: %s\n", label("verified"), t.VerifyError)
+		}
+	}
+	if r.Connected || len(r.Advertised) > 0 {
+		adv := strings.Join(r.Advertised, " ")
+		if adv == "" {
+			adv = "(none)"
+		}
+		fmt.Fprintf(w, "%s%s\n", label("mechanisms"), adv)
+	}
+	if r.Mechanism != "" {
+		fmt.Fprintf(w, "%s%s", label("chosen"), st.style(styleCyan, r.Mechanism))
+		if r.Reason != "" {
+			fmt.Fprintf(w, ": %s", r.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, p := range r.PassedOver {
+		fmt.Fprintf(w, "%s%s: %s\n", label("passed over"), p.Mechanism, p.Reason)
+	}
+	if verbose && len(r.Transcript) > 0 {
+		fmt.Fprintf(w, "%s\n", label("transcript"))
+		for _, l := range r.Transcript {
+			fmt.Fprintf(w, "    %s\n", st.style(styleDim, l))
+		}
+	}
+	if r.Authenticated {
+		msg := "authenticated as " + r.User
+		if r.TokenExpiry != "" {
+			msg += "; the token, and so the session, ends at " + r.TokenExpiry
+		}
+		fmt.Fprintf(w, "%s%s\n\n", label("result"), st.style(styleGreen, "OK")+", "+msg)
+		return
+	}
+	if f := r.Failure; f != nil {
+		fmt.Fprintf(w, "%s%s at %s (exit %d): %s\n", label("result"), st.style(styleBold, "FAILED"), f.Stage, r.ExitCode, f.Error)
+		fmt.Fprintf(w, "%s%s\n\n", label("what to do"), f.Explanation)
+	}
+}
+
+// writeCheckJSON writes one result as an object, several as an array
+// under "results".
+func writeCheckJSON(st *stdio, results []*checkResult) error {
+	enc := json.NewEncoder(st.stdout)
+	enc.SetEscapeHTML(false)
+	if len(results) == 1 {
+		return enc.Encode(results[0])
+	}
+	return enc.Encode(struct {
+		Results []*checkResult `json:"results"`
+	}{results})
+}
+
+// transcriptLines splits a transcript into lines without their endings.
+func transcriptLines(s string) []string {
+	s = strings.TrimRight(s, "\r\n")
+	if s == "" {
+		return nil
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
+}
+
+// The IMAP adapter's dial helpers negotiate from the capabilities they
+// read and do not return them (and its STARTTLS upgrade, which refuses
+// injected data, is not available on its own), so check takes the IMAP
+// advertised list from the redacted transcript they wrote: the last
+// capability list the server sent before the client authenticated.
+
+// imapAdvertised returns the AUTH= capabilities of the last CAPABILITY
+// (response or response code) before AUTHENTICATE or LOGIN.
+func imapAdvertised(transcript string) []string {
+	var last []string
+	for _, line := range transcriptLines(transcript) {
+		f := strings.Fields(line)
+		if len(f) >= 2 && !strings.HasPrefix(line, "*") && (strings.EqualFold(f[1], "AUTHENTICATE") || strings.EqualFold(f[1], "LOGIN")) {
+			break
+		}
+		if !strings.HasPrefix(line, "* ") {
+			continue
+		}
+		caps, found := imapCapabilities(f[1:])
+		if found {
+			last = caps
+		}
+	}
+	if last == nil {
+		return []string{}
+	}
+	return last
+}
+
+// imapCapabilities parses the words of an untagged response: CAPABILITY
+// a b c, or OK [CAPABILITY a b c] text.
+func imapCapabilities(f []string) (mechs []string, found bool) {
+	if len(f) == 0 {
+		return nil, false
+	}
+	switch {
+	case strings.EqualFold(f[0], "CAPABILITY"):
+		f = f[1:]
+	case len(f) >= 2 && strings.EqualFold(strings.TrimPrefix(f[1], "["), "CAPABILITY") && strings.HasPrefix(f[1], "["):
+		f = f[2:]
+		for i, w := range f {
+			if strings.HasSuffix(w, "]") {
+				f = append(f[:i:i], strings.TrimSuffix(w, "]"))
+				break
+			}
+		}
+	default:
+		return nil, false
+	}
+	mechs = []string{}
+	for _, w := range f {
+		if len(w) > 5 && strings.EqualFold(w[:5], "AUTH=") {
+			mechs = append(mechs, strings.ToUpper(w[5:]))
+		}
+	}
+	return mechs, true
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
