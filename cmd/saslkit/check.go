@@ -197,31 +197,24 @@ func accountNames(as []*account) []string {
 
 // checkResult is what check found for one server.
 type checkResult struct {
-	URL           string          `json:"url"`
-	Account       string          `json:"account"`
-	User          string          `json:"user"`
-	Protocol      string          `json:"protocol"`
-	StartTLS      bool            `json:"starttls"`
-	Address       string          `json:"address"`
-	Connected     bool            `json:"connected"`
-	TLS           *tlsInfo        `json:"tls,omitempty"`
-	Advertised    []string        `json:"advertised"`
-	Mechanism     string          `json:"mechanism,omitempty"`
-	Reason        string          `json:"reason,omitempty"`
-	PassedOver    []passedOver    `json:"passed_over,omitempty"`
-	Authenticated bool            `json:"authenticated"`
-	TokenExpiry   string          `json:"token_expiry,omitempty"`
-	Failure       *checkFailure   `json:"failure,omitempty"`
-	ExitCode      int             `json:"exit_code"`
-	Transcript    []string        `json:"transcript,omitempty"`
-	Elapsed       durationSeconds `json:"elapsed_seconds"`
-}
-
-// durationSeconds is a duration shown in seconds in JSON.
-type durationSeconds time.Duration
-
-func (d durationSeconds) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%.3f", time.Duration(d).Seconds())), nil
+	URL           string        `json:"url"`
+	Account       string        `json:"account"`
+	User          string        `json:"user"`
+	Protocol      string        `json:"protocol"`
+	StartTLS      bool          `json:"starttls"`
+	Address       string        `json:"address"`
+	Connected     bool          `json:"connected"`
+	TLS           *tlsInfo      `json:"tls,omitempty"`
+	Advertised    []string      `json:"advertised"`
+	Mechanism     string        `json:"mechanism,omitempty"`
+	Reason        string        `json:"reason,omitempty"`
+	PassedOver    []passedOver  `json:"passed_over,omitempty"`
+	Authenticated bool          `json:"authenticated"`
+	TokenExpiry   string        `json:"token_expiry,omitempty"`
+	Failure       *checkFailure `json:"failure,omitempty"`
+	ExitCode      int           `json:"exit_code"`
+	Transcript    []string      `json:"transcript,omitempty"`
+	Elapsed       float64       `json:"elapsed_seconds"`
 }
 
 // passedOver is a mechanism the negotiation did not choose, and why.
@@ -305,7 +298,7 @@ func checkOne(ctx context.Context, st *stdio, cfg *config, t checkTarget, timeou
 	defer cancel()
 	var transcript lockedBuffer
 	defer func() {
-		r.Elapsed = durationSeconds(time.Since(start))
+		r.Elapsed = time.Since(start).Round(time.Millisecond).Seconds()
 		if verbose {
 			r.Transcript = transcriptLines(transcript.String())
 		}

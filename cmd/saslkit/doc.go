@@ -8,8 +8,17 @@
 //
 // The commands:
 //
-//	sandbox   run Gmail-like or Microsoft-like IMAP, SMTP and POP3 servers
-//	          and an OAuth 2.0 server on loopback, for testing any mail client
+//	sandbox    run Gmail-like or Microsoft-like IMAP, SMTP and POP3 servers
+//	           and an OAuth 2.0 server on loopback, for testing any mail client
+//	authorize  sign in to an account's OAuth 2.0 provider (authorization code
+//	           with PKCE and a loopback redirect, or --device) and store the
+//	           refresh token
+//	token      print a valid access token for an account, refreshing it when
+//	           needed: the password command of mutt, aerc, isync, msmtp
+//	check      connect to a mail server, show TLS, certificate and SASL
+//	           mechanisms, authenticate with an account, explain a failure
+//	mechs      list the SASL mechanisms and their properties
+//	config     check the accounts file, or print a commented example
 //
 // Every command takes its own flags after its name (saslkit sandbox -h lists
 // them). A command that a script may read accepts --json and then writes one
@@ -21,10 +30,33 @@
 //
 //	0  success (for sandbox: stopped by SIGINT, SIGTERM or SIGHUP)
 //	1  failure: the command could not do its work (a port in use, a file
-//	   that cannot be written, ...)
-//	2  usage: an unknown command or flag, or a bad flag value
+//	   that cannot be written, a temporary server failure, ...)
+//	2  usage: an unknown command, flag or account, or a bad flag value
 //
-// A command may document more specific codes, from 3 upwards.
+// and those of the commands that use accounts (authorize, token, check,
+// config):
+//
+//	3  the server or the token endpoint refused the credentials, or the
+//	   account must be authorized (again): run saslkit authorize
+//	4  no usable mechanism: nothing the server offers fits the account's
+//	   credentials, or the connection is not secure enough for them
+//	5  network or TLS: connection refused, host not found, timeout, TLS
+//	   failure, certificate not verified
+//	6  the accounts file is missing or wrong
+//
+// # Accounts
+//
+// authorize, token and check work on the accounts of a TOML file,
+// os.UserConfigDir()/saslkit/accounts.toml unless $SASLKIT_CONFIG or
+// --config names another: [accounts.NAME] tables with the user, the
+// provider (google, microsoft, oauth2, service-account,
+// client-credentials, exec, password) and its settings, and the servers.
+// The file holds no secret: client secrets and passwords come from an
+// environment variable or a command, refresh tokens from authorize, which
+// stores them in a token directory. Every mistake in the file is reported
+// with its line. saslkit config --example prints a commented example;
+// docs/cli.md describes every key and shows the lines for mutt, aerc,
+// isync and msmtp.
 //
 // # The sandbox
 //

@@ -66,8 +66,12 @@ func parseServerURL(s string) (*serverURL, error) {
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("a server URL is scheme://[user@]host[:port], without a path, query or fragment")
 	}
-	if u.Hostname() == "" {
+	host := u.Hostname()
+	if host == "" {
 		return nil, errors.New("a server URL needs a host")
+	}
+	if !validHost(host) {
+		return nil, errors.New("the host is neither a name nor an IP address")
 	}
 	port := sc.port
 	if p := u.Port(); p != "" {
@@ -77,7 +81,7 @@ func parseServerURL(s string) (*serverURL, error) {
 		}
 		port = n
 	}
-	return &serverURL{scheme: scheme, protocol: sc.protocol, startTLS: sc.startTLS, user: u.User.Username(), host: u.Hostname(), port: port}, nil
+	return &serverURL{scheme: scheme, protocol: sc.protocol, startTLS: sc.startTLS, user: u.User.Username(), host: host, port: port}, nil
 }
 
 // checkHTTPURL checks an OAuth endpoint: https, or http to a loopback
@@ -98,4 +102,22 @@ func checkHTTPURL(s string) error {
 		return fmt.Errorf("%q: plain http is allowed only to a loopback host; use https", s)
 	}
 	return fmt.Errorf("%q: want an https URL", s)
+}
+
+// validHost reports whether h is an IP address or a DNS name (letters,
+// digits, hyphens, underscores, dots).
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzConfig: any file gives a config or an error naming the file, never
+// a panic, and never an error that quotes the value of a secret key.
+func FuzzConfig(f *testing.F) {
+	f.Add([]byte(configExample))
+	f.Add([]byte("[accounts.a]\nuser = \"a@example.com\"\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s3cr3tvalue\"\n"))
+	f.Add([]byte("a = [\n"))
+	f.Add([]byte("[accounts]\nx = 1\n"))
+	f.Add([]byte("accounts = 3\n"))
+	f.Add([]byte("[accounts.\"a.b\"]\nuser = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseConfig("f.toml", data)
+		if err == nil {
+			for _, a := range cfg.accounts {
+				if a.user == "" || a.provider == "" {
+					t.Fatalf("account %q accepted without user or provider", a.name)
+				}
+			}
+			return
+		}
+		if !strings.HasPrefix(err.Error(), "f.toml") && !strings.Contains(err.Error(), "token directory") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		var ce *configError
+		if !errors.As(err, &ce) && !strings.Contains(err.Error(), "token directory") {
+			t.Fatalf("%T is not a configError", err)
+		}
+		if strings.Contains(err.Error(), "s3cr3tvalue") {
+			t.Fatalf("error quotes a secret: %v", err)
+		}
+	})
+}
+
+// FuzzServerURL: any string parses or fails cleanly; a parsed URL prints
+// back to one that parses the same.
+func FuzzServerURL(f *testing.F) {
+	for _, s := range []string{"imaps://u@h:993", "smtp://h", "pop3://[::1]:110", "imap://%zz@h", "smtps://h:0", "imaps://u:p@h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := parseServerURL(s)
+		if err != nil {
+			return
+		}
+		v, err := parseServerURL(u.String())
+		if err != nil || v.String() != u.String() || v.protocol != u.protocol || v.startTLS != u.startTLS {
+			t.Fatalf("%q → %q → %v, %v", s, u, v, err)
+		}
+		if u.port <= 0 || u.port > 65535 || u.host == "" {
+			t.Fatalf("%q: host %q port %d", s, u.host, u.port)
+		}
+	})
+}
+
+// FuzzIMAPAdvertised: the transcript parser takes any server text.
+func FuzzIMAPAdvertised(f *testing.F) {
+	f.Add("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\nT1 AUTHENTICATE XOAUTH2 [REDACTED]\r\n")
+	f.Add("* OK hi\r\nT1 CAPABILITY\r\n* CAPABILITY IMAP4rev1 auth=oauthbearer\r\nT1 OK\r\n")
+	f.Add("* OK [CAPABILITY AUTH=]\n* CAPABILITY\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, m := range imapAdvertised(s) {
+			if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \r\n") {
+				t.Fatalf("mechanism %q from %q", m, s)
+			}
+		}
+	})
+}
+
+func TestIMAPAdvertised(t *testing.T) {
+	for in, want := range map[string]string{
+		"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 AUTH=PLAIN] ready\r\nT1 AUTHENTICATE XOAUTH2 [REDACTED]\r\n* CAPABILITY AUTH=NOPE\r\n": "XOAUTH2 PLAIN",
+		"* OK ready\r\nT1 CAPABILITY\r\n* CAPABILITY IMAP4rev1 AUTH=oauthbearer STARTTLS\r\nT1 OK done\r\n":                                     "OAUTHBEARER",
+		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN]\r\n* CAPABILITY IMAP4rev1 LOGINDISABLED\r\n":                                                    "",
+		"* OK [CAPABILITY IMAP4rev1 AUTH=X-Y]\r\n":                                                                                              "X-Y",
+	} {
+		if got := strings.Join(imapAdvertised(in), " "); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
