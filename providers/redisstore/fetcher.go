@@ -155,7 +155,8 @@ func (s *Store) NewFetcher(cfg *oauth2.Config, account string, opts *FetcherOpti
 	if o.OnUnavailable != FailClosed && o.OnUnavailable != FallbackLocal {
 		return nil, fmt.Errorf("%w: unknown OnUnavailable %v", providers.ErrInvalidConfig, o.OnUnavailable)
 	}
-	rf, err := providers.NewRefreshFetcher(cfg, s, account, o.Refresh)
+	// Fetch calls rf only while it holds the account's lease.
+	rf, err := providers.NewRefreshFetcher(cfg, leasedStore{s}, account, o.Refresh)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +226,17 @@ func (f *Fetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 			return f.handOut(pr.tok), nil
 		}
 		if !pr.leaseAny {
-			break
+			unlock, pttl, err := f.s.tryLock(ctx, f.account)
+			if err != nil {
+				if errors.Is(err, ErrUnavailable) {
+					return f.unavailable(ctx, err)
+				}
+				return nil, err
+			}
+			if unlock != nil {
+				return f.refresh(ctx, unlock)
+			}
+			pr.leaseTTL = pttl // taken meanwhile
 		}
 		// Another worker is refreshing: wait for its token.
 		wait := jitter(delay)
@@ -237,7 +248,12 @@ func (f *Fetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 		}
 		delay = min(delay*2, f.maxPoll)
 	}
+}
+
+// refresh runs the RefreshFetcher under the lease, which unlock releases.
+func (f *Fetcher) refresh(ctx context.Context, unlock func()) (*oauth2.Token, error) {
 	tok, err := f.rf.Fetch(ctx)
+	unlock()
 	if err != nil && tok == nil {
 		if errors.Is(err, ErrUnavailable) {
 			return f.unavailable(ctx, err)
@@ -249,6 +265,14 @@ func (f *Fetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 	f.mu.Unlock()
 	return tok, err
 }
+
+// leasedStore is the Store as a Fetcher's RefreshFetcher sees it: the
+// Fetcher takes the lease before calling it, so its Lock has nothing left
+// to do.
+type leasedStore struct{ *Store }
+
+// Lock returns at once: the caller holds the lease.
+func (leasedStore) Lock(context.Context, string) (func(), error) { return func() {}, nil }
 
 // Invalidate records that a server rejected tok, so that it is not adopted
 // from the store again.

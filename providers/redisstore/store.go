@@ -342,15 +342,51 @@ func (s *Store) Lock(ctx context.Context, account string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := s.acquire(ctx, account)
-	if err != nil {
-		unlockLocal()
-		return nil, err
+	owner := s.newOwner()
+	delay := 2 * time.Millisecond
+	for {
+		ok, pttl, err := s.acquire(ctx, account, owner)
+		if err != nil {
+			unlockLocal()
+			return nil, err
+		}
+		if ok {
+			return s.hold(account, owner, unlockLocal), nil
+		}
+		wait := jitter(delay)
+		if pttl > 0 {
+			wait = min(wait, pttl+time.Millisecond)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			unlockLocal()
+			return nil, err
+		}
+		delay = min(delay*2, maxLockPoll)
 	}
+}
+
+// tryLock takes account's lease if it is free. Otherwise it returns a nil
+// function and the holder's remaining lease time (0 if unknown).
+func (s *Store) tryLock(ctx context.Context, account string) (func(), time.Duration, error) {
+	unlockLocal, err := s.local.lock(ctx, account)
+	if err != nil {
+		return nil, 0, err
+	}
+	owner := s.newOwner()
+	ok, pttl, err := s.acquire(ctx, account, owner)
+	if err != nil || !ok {
+		unlockLocal()
+		return nil, pttl, err
+	}
+	return s.hold(account, owner, unlockLocal), 0, nil
+}
+
+// hold records that this process owns account's lease, renews it until the
+// returned function is called, and then releases it.
+func (s *Store) hold(account, owner string, unlockLocal func()) func() {
 	s.mu.Lock()
 	s.held[account] = owner
 	s.mu.Unlock()
-
 	stop := make(chan struct{})
 	renewed := make(chan struct{})
 	go func() {
@@ -368,7 +404,7 @@ func (s *Store) Lock(ctx context.Context, account string) (func(), error) {
 			s.release(account, owner)
 			unlockLocal()
 		})
-	}, nil
+	}
 }
 
 // newOwner returns a lease value unique to this acquisition.
@@ -378,33 +414,22 @@ func (s *Store) newOwner() string {
 	return s.self + "/" + hex.EncodeToString(b[:])
 }
 
-// acquire polls until the lease is taken. It returns the owner value.
-func (s *Store) acquire(ctx context.Context, account string) (string, error) {
-	owner := s.newOwner()
-	_, lk := s.Keys(account)
-	ttl := strconv.FormatInt(s.leaseTTL.Milliseconds(), 10)
-	delay := 2 * time.Millisecond
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		res, err := acquireScript.Run(ctx, s.c, []string{lk}, owner, ttl).Slice()
-		if err != nil {
-			return "", redisError("lock", err)
-		}
-		code, pttl := scriptStatus(res)
-		if code == 1 {
-			return owner, nil
-		}
-		wait := jitter(delay)
-		if pttl > 0 {
-			wait = min(wait, time.Duration(pttl)*time.Millisecond+time.Millisecond)
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return "", err
-		}
-		delay = min(delay*2, maxLockPoll)
+// acquire makes one attempt at taking the lease for owner. When the lease
+// is taken by someone else, pttl is its remaining time (0 if it has none).
+func (s *Store) acquire(ctx context.Context, account, owner string) (ok bool, pttl time.Duration, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
 	}
+	_, lk := s.Keys(account)
+	res, err := acquireScript.Run(ctx, s.c, []string{lk}, owner, s.leaseTTL.Milliseconds()).Slice()
+	if err != nil {
+		return false, 0, redisError("lock", err)
+	}
+	code, ms := scriptStatus(res)
+	if code == 1 {
+		return true, 0, nil
+	}
+	return false, time.Duration(max(ms, 0)) * time.Millisecond, nil
 }
 
 // renew extends the lease every LeaseTTL/3 until stop is closed.
