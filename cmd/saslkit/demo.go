@@ -40,7 +40,9 @@ servers and their OAuth 2.0 server on 127.0.0.1, then acts as a mail client:
   6 expiry     a token that lives 2 seconds expires under an IMAP IDLE
                session; the server says BYE, the watcher reconnects with a
                fresh token and a new message still arrives
-  7 plugin     a token from a plugin process (this program, started again)
+  7 plugin     log in with a token from a plugin process: this program,
+               started again, checked by its SHA-256, holding the refresh
+               token and the client secret the host never sees
 
 Each step prints what was negotiated and why, the round trips and the time
 it took; a summary table ends the run (one JSON object with --json). Tokens
@@ -101,6 +103,9 @@ func parseDemoFlags(st *stdio, args []string) (*demoConfig, error) {
 }
 
 func runDemo(ctx context.Context, st *stdio, args []string) error {
+	if len(args) > 0 && args[0] == demoPluginArg {
+		return runDemoPlugin(st, args[1:])
+	}
 	cfg, err := parseDemoFlags(st, args)
 	if err != nil {
 		return err
@@ -142,6 +147,8 @@ var demoSteps = []*demoStep{
 		}},
 	{name: "expiry", title: "a 2-second token expires under IMAP IDLE; the watcher reconnects", run: (*demo).expiry,
 		breakIt: func(d *demo) { d.breakExpiry = true }},
+	{name: "plugin", title: "a token from a plugin process, checked by its SHA-256", run: (*demo).plugin,
+		breakIt: func(d *demo) { d.breakPlugin = true }},
 }
 
 // stepNamed returns the step called name, or nil.
@@ -213,7 +220,9 @@ type demo struct {
 	message []byte
 	sent    bool // delivered, by SMTP or directly into the store
 
-	breakExpiry bool
+	// Faults for the tests (demoFailEnv) in steps that start their own
+	// processes or servers.
+	breakExpiry, breakPlugin bool
 }
 
 // demoMain runs the demo and prints its progress and summary.

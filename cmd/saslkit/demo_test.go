@@ -157,6 +157,7 @@ func TestDemoJSON(t *testing.T) {
 		// accepted with the fresh token: three client lines.
 		"refresh": {"OAUTHBEARER", 3},
 		"expiry":  {"OAUTHBEARER", 1},
+		"plugin":  {"OAUTHBEARER", 1},
 	}
 	var names []string
 	for _, s := range sum.Steps {
@@ -263,8 +264,15 @@ func TestDemoInterrupt(t *testing.T) {
 	if got := errb.String(); got != "saslkit: demo: interrupted\n" {
 		t.Errorf("stderr %q", got)
 	}
-	if !summaryRow(len(demoSteps), "expiry", statusFailed).MatchString(out.String()) || !strings.Contains(out.String(), "interrupted") {
+	// The running step failed as interrupted, the ones after it never ran.
+	i := slices.IndexFunc(demoSteps, func(s *demoStep) bool { return s.name == "expiry" })
+	if !summaryRow(i+1, "expiry", statusFailed).MatchString(out.String()) || !strings.Contains(out.String(), "interrupted") {
 		t.Errorf("the summary does not show the interrupted step:\n%s", out.String())
+	}
+	for j, s := range demoSteps[i+1:] {
+		if !summaryRow(i+j+2, s.name, statusSkipped).MatchString(out.String()) {
+			t.Errorf("step %s after the interruption is not skipped:\n%s", s.name, out.String())
+		}
 	}
 	m := regexp.MustCompile(`(?m)^ +token store +(\S+)$`).FindStringSubmatch(out.String())
 	if m == nil {
@@ -281,6 +289,9 @@ func TestDemoInterrupt(t *testing.T) {
 // of the demo is left.
 func TestDemoInProcess(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// The plugin step starts this test binary as the plugin: it must run
+	// the program, not the tests.
+	t.Setenv(reexecEnv, "1")
 	var secrets []string
 	cfg := &demoConfig{secret: func(s string) { secrets = append(secrets, s) }}
 	var out, errb bytes.Buffer
@@ -292,8 +303,9 @@ func TestDemoInProcess(t *testing.T) {
 	}
 	// The authorization code, the client secret, two access tokens and a
 	// refresh token from the first server, a refresh token and two access
-	// tokens from the second, at least.
-	if len(secrets) < 8 {
+	// tokens from the second, the plugin's refresh token and the access
+	// token it handed over, at least.
+	if len(secrets) < 10 {
 		t.Errorf("the hook saw %d secrets", len(secrets))
 	}
 	for _, s := range secrets {
@@ -319,13 +331,38 @@ func TestDemoUsage(t *testing.T) {
 		{args: []string{"help", "demo"}, code: exitOK, stdout: "-json"},
 		{args: []string{"demo", "extra"}, code: exitUsage, stderr: "saslkit: demo: unexpected argument \"extra\"\nRun 'saslkit demo -h' for usage.\n"},
 		{args: []string{"demo", "--port", "1"}, code: exitUsage, stderr: "saslkit: demo: flag provided but not defined: -port"},
+		{args: []string{"demo", demoPluginArg}, code: exitUsage, stderr: "--token-url, --client-id and --store are required"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runInProcess(t.Context(), tc.args...)
 			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
 				t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 			}
+			if strings.Contains(stdout, demoPluginArg) {
+				t.Errorf("the help shows the hidden %s: %q", demoPluginArg, stdout)
+			}
 		})
+	}
+}
+
+// TestDemoPluginByHand: the plugin side, started by a person rather than
+// by a host, says so and fails; without its client secret it fails first.
+func TestDemoPluginByHand(t *testing.T) {
+	t.Parallel()
+	args := []string{"demo", demoPluginArg, "--token-url", "http://127.0.0.1:9/token", "--client-id", "c", "--store", t.TempDir()}
+	ctx, cancel := context.WithTimeout(t.Context(), demoHang)
+	defer cancel()
+	cmd := programCmd(ctx, args...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), demoPluginSecretEnv+" is not set") {
+		t.Errorf("without the secret: %v, %q", err, out)
+	}
+	cmd = programCmd(ctx, args...)
+	cmd.Env = append(cmd.Env, demoPluginSecretEnv+"=s")
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 || len(out) == 0 {
+		t.Errorf("started by hand: %v, %q", err, out)
 	}
 }
 
