@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,9 +52,10 @@ are only ever shown shortened. The temporary directory is removed at the end.
 Exit codes: 0 every step passed, 1 a step failed (the summary says which and
 why) or the demo was interrupted, 2 usage.`
 
-// demoFailEnv names a step to break on purpose, with a fault injected in
-// the servers the step talks to, so that the tests can check how a failed
-// step is reported. It is not part of the documented interface.
+// demoFailEnv names steps to break on purpose (a comma-separated list),
+// each with a fault injected in the servers the step talks to, so that the
+// tests can check how a failed step is reported and that the others still
+// run. It is not part of the documented interface.
 const demoFailEnv = "SASLKIT_DEMO_FAIL"
 
 // demoUser is the account the demo signs in as.
@@ -78,8 +80,8 @@ const (
 // tests set.
 type demoConfig struct {
 	json bool
-	// fail is the name of the step to break ("" for none).
-	fail string
+	// fail names the steps to break.
+	fail []string
 	// secret, when not nil, is told every secret the demo handles
 	// (tokens, the client secret), so that a test can check that none of
 	// them was printed.
@@ -95,9 +97,14 @@ func parseDemoFlags(st *stdio, args []string) (*demoConfig, error) {
 	if err := fs.noArgs(); err != nil {
 		return nil, err
 	}
-	cfg := &demoConfig{json: *jsonOut, fail: os.Getenv(demoFailEnv)}
-	if cfg.fail != "" && stepNamed(cfg.fail) == nil {
-		return nil, fs.usage("%s: unknown step %q", demoFailEnv, cfg.fail)
+	cfg := &demoConfig{json: *jsonOut}
+	if v := os.Getenv(demoFailEnv); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			if stepNamed(name) == nil {
+				return nil, fs.usage("%s: unknown step %q", demoFailEnv, name)
+			}
+			cfg.fail = append(cfg.fail, name)
+		}
 	}
 	return cfg, nil
 }
@@ -249,7 +256,7 @@ func demoMain(ctx context.Context, st *stdio, cfg *demoConfig) error {
 			out.stepResult(r)
 			continue
 		}
-		if cfg.fail == s.name && s.breakIt != nil {
+		if slices.Contains(cfg.fail, s.name) && s.breakIt != nil {
 			out.detail("note", "%s=%s: a fault is injected to make this step fail", demoFailEnv, s.name)
 			s.breakIt(d)
 		}

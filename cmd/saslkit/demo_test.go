@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -187,40 +188,86 @@ func TestDemoJSON(t *testing.T) {
 	}
 }
 
-// TestDemoStepFails breaks each step in turn (with the hidden test
-// variable, which injects a fault in the servers the step talks to): the
-// demo exits 1, the summary names the failed step and why, and every
-// other step still passes.
+// TestDemoStepFails breaks one step (with the hidden test variable, which
+// injects a fault in the servers the step talks to): the demo exits 1, the
+// summary names the failed step and why, and every other step still
+// passes.
 func TestDemoStepFails(t *testing.T) {
 	t.Parallel()
+	i := slices.IndexFunc(demoSteps, func(s *demoStep) bool { return s.name == "pop3" })
+	r := runDemoProcess(t, []string{demoFailEnv + "=pop3"})
+	if r.code != exitFailure {
+		t.Fatalf("exit %d, want %d; stdout:\n%s", r.code, exitFailure, r.stdout)
+	}
+	if want := fmt.Sprintf("saslkit: demo: 1 of %d steps did not pass: pop3\n", len(demoSteps)); r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	if !summaryRow(i+1, "pop3", statusFailed).MatchString(r.stdout) {
+		t.Errorf("no summary row pop3 failed; stdout:\n%s", r.stdout)
+	}
+	if !regexp.MustCompile(`(?m)^      FAILED: pop3: AUTH: `).MatchString(r.stdout) {
+		t.Errorf("the step does not say why it failed; stdout:\n%s", r.stdout)
+	}
+	for j, other := range demoSteps {
+		if j != i && !summaryRow(j+1, other.name, statusOK).MatchString(r.stdout) {
+			t.Errorf("step %s did not pass; stdout:\n%s", other.name, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("%d of %d steps passed", len(demoSteps)-1, len(demoSteps))) {
+		t.Error("the last line does not count the steps that passed")
+	}
+}
+
+// TestDemoStepsFail breaks every step but pop3 in one run: each broken
+// step fails with its own error, and pop3 still reads the message, with
+// a refresh token the server issued when authorize failed and a message
+// put into the mailbox when smtp failed.
+func TestDemoStepsFail(t *testing.T) {
+	t.Parallel()
+	var broken []string
+	for _, s := range demoSteps {
+		if s.name != "pop3" {
+			broken = append(broken, s.name)
+		}
+	}
+	r := runDemoProcess(t, []string{demoFailEnv + "=" + strings.Join(broken, ",")})
+	if r.code != exitFailure {
+		t.Fatalf("exit %d, want %d; stdout:\n%s", r.code, exitFailure, r.stdout)
+	}
+	if want := fmt.Sprintf("saslkit: demo: %d of %d steps did not pass: %s\n", len(broken), len(demoSteps), strings.Join(broken, ", ")); r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	// What each fault makes the step say.
+	why := map[string]string{
+		"authorize": "invalid_grant",
+		"smtp":      "temporary authentication failure [454]",
+		"imap":      "temporary authentication failure [UNAVAILABLE]",
+		"refresh":   "invalid_grant",
+		"expiry":    "temporary authentication failure [UNAVAILABLE]",
+		"plugin":    "plugins: checksum mismatch",
+	}
 	for i, s := range demoSteps {
-		t.Run(s.name, func(t *testing.T) {
-			t.Parallel()
-			r := runDemoProcess(t, []string{demoFailEnv + "=" + s.name})
-			if r.code != exitFailure {
-				t.Fatalf("exit %d, want %d; stdout:\n%s", r.code, exitFailure, r.stdout)
-			}
-			if want := fmt.Sprintf("saslkit: demo: 1 of %d steps did not pass: %s\n", len(demoSteps), s.name); r.stderr != want {
-				t.Errorf("stderr %q, want %q", r.stderr, want)
-			}
-			if !summaryRow(i+1, s.name, statusFailed).MatchString(r.stdout) {
-				t.Errorf("no summary row %q failed; stdout:\n%s", s.name, r.stdout)
-			}
-			if !regexp.MustCompile(`(?m)^      FAILED: \S`).MatchString(r.stdout) {
-				t.Error("the step does not say why it failed")
-			}
-			for j, other := range demoSteps {
-				if j != i && !summaryRow(j+1, other.name, statusOK).MatchString(r.stdout) {
-					t.Errorf("step %s did not pass; stdout:\n%s", other.name, r.stdout)
-				}
-			}
-			if !strings.Contains(r.stdout, fmt.Sprintf("%d of %d steps passed", len(demoSteps)-1, len(demoSteps))) {
-				t.Error("the last line does not count the steps that passed")
-			}
-			if m := tokenShaped.FindString(r.stdout + r.stderr); m != "" {
-				t.Errorf("the output shows a token: %q", m)
-			}
-		})
+		status := statusFailed
+		if s.name == "pop3" {
+			status = statusOK
+		}
+		if !summaryRow(i+1, s.name, status).MatchString(r.stdout) {
+			t.Errorf("step %s is not %s", s.name, status)
+		}
+		if w := why[s.name]; w != "" && !regexp.MustCompile(`(?m)^  `+strconv.Itoa(i+1)+` +`+s.name+` +failed .*`+regexp.QuoteMeta(w)).MatchString(r.stdout) {
+			t.Errorf("step %s does not fail with %q", s.name, w)
+		}
+	}
+	for _, note := range []string{"using a refresh token issued by the test server instead", "it was put into the mailbox directly"} {
+		if !strings.Contains(r.stdout, note) {
+			t.Errorf("the output lacks the note %q", note)
+		}
+	}
+	if m := tokenShaped.FindString(r.stdout + r.stderr); m != "" {
+		t.Errorf("the output shows a token: %q", m)
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s", r.stdout)
 	}
 }
 
@@ -531,9 +578,11 @@ func TestTokenShaped(t *testing.T) {
 // BenchmarkDemo measures one whole run of the demo in this process:
 // servers started and stopped, every step. The expiry step waits, on
 // purpose, for a 2-second token to expire; the metric steps-ms/op is the
-// time of the other steps.
+// time of the other steps, plugin-ms/op that of the plugin step (start,
+// checksum, login, stop).
 func BenchmarkDemo(b *testing.B) {
-	var other time.Duration
+	b.Setenv(reexecEnv, "1") // for the plugin step: see TestDemoInProcess
+	var other, plugin time.Duration
 	for b.Loop() {
 		var out bytes.Buffer
 		cfg := &demoConfig{json: true}
@@ -545,10 +594,15 @@ func BenchmarkDemo(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, s := range sum.Steps {
+			d := time.Duration(s.Seconds * float64(time.Second))
 			if s.Name != "expiry" {
-				other += time.Duration(s.Seconds * float64(time.Second))
+				other += d
+			}
+			if s.Name == "plugin" {
+				plugin += d
 			}
 		}
 	}
 	b.ReportMetric(float64(other.Milliseconds())/float64(b.N), "steps-ms/op")
+	b.ReportMetric(float64(plugin.Milliseconds())/float64(b.N), "plugin-ms/op")
 }
