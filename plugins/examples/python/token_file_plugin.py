@@ -6,38 +6,46 @@ Many setups already have something that refreshes OAuth 2.0 access tokens
 and writes them to a file: a secrets agent rendering a template, a cron job,
 a sidecar. This plugin hands those tokens to saslkit, account by account, so
 that the mail program itself holds no refresh token and no client secret.
+It is the Python twin of plugins/examples/tokenfile, and reads the same
+files.
 
-The file is named by the SASLKIT_TOKEN_FILE environment variable. It must be
-readable and writable by its owner only (mode 0600 or stricter). It holds
-one entry per account, in the JSON shape of golang.org/x/oauth2's Token
-(json.Marshal of a map[string]*oauth2.Token under "accounts" is valid):
+Its only argument is the file. The file must be readable and writable by its
+owner only (mode 0600 or stricter). It maps each account to a token in the
+JSON shape of golang.org/x/oauth2's Token (json.Marshal of a
+map[string]*oauth2.Token is a valid file):
 
     {
-      "accounts": {
-        "alice@example.com": {
-          "access_token": "ya29.a0Af...",
-          "token_type": "Bearer",
-          "expiry": "2026-11-22T07:04:05Z",
-          "scopes": ["https://mail.google.com/"]
-        }
-      }
+      "alice@example.com": {
+        "access_token": "ya29.a0Af...",
+        "token_type": "Bearer",
+        "expiry": "2026-11-22T07:04:05Z",
+        "scopes": ["https://mail.google.com/"]
+      },
+      "bob@example.com": {"access_token": "..."}
     }
 
 "token_type" defaults to Bearer. "expiry" (RFC 3339) may be absent or the
 zero time, meaning unknown. "scopes", when present, lists the scopes the
-token was granted, and a request for other scopes is refused.
+token was granted, and a request for other scopes is refused. Other fields
+(refresh_token, expires_in) are ignored.
 
 The file is read again whenever it changes, so the refresher only has to
 replace it (write a temporary file, then rename it over the old one). When
 the host reports that a server rejected a token (Invalidate), the plugin
-does not serve that token again: until the file holds a new one, Token
-fails with a transient error.
-
+does not serve that token again: until the file holds a new one, the host
+gets providers.ErrNoToken. An account the file does not hold gets
+providers.ErrReauthRequired, an expired token providers.ErrTokenExpired.
 Errors never quote the file: they name the account, the file and the fault.
 
-Run it from a saslkit host (plugins.Open); started by hand, it refuses to
-run. It needs Debian's python3-grpcio, python3-protobuf and
-python3-cryptography, and the modules in generated/ beside it.
+Run it from a saslkit host:
+
+    sum=$(sha256sum token_file_plugin.py | cut -d' ' -f1)
+    p, err := plugins.Open(ctx, "/opt/saslkit/token_file_plugin.py",
+        &plugins.Options{Checksum: sum, Args: []string{"/run/tokens.json"}})
+
+Started by hand, it refuses to run. It needs Debian's python3-grpcio,
+python3-protobuf and python3-cryptography, and goplugin.py and the modules
+in generated/ beside it.
 """
 
 import datetime
@@ -73,32 +81,28 @@ VERSION = "1.0.0"
 HANDSHAKE = goplugin.HandshakeConfig(
     protocol_version=1,
     cookie_key="SASLKIT_PLUGIN",
-    cookie_value="d1a3c0e2-saslkit-plugin-v1",
+    cookie_value="7T4GEGEG4m8rd5sxf7dVGhXEFwz7r7YA",
 )
-
-# FILE_ENV names the environment variable that holds the token file's path.
-FILE_ENV = "SASLKIT_TOKEN_FILE"
 
 # MAX_FILE bounds what is read: a token file is a few kilobytes.
 MAX_FILE = 1 << 20
-
-# REJECTED_RETRY_MILLIS is the delay suggested to the host when the only
-# token of an account was rejected and the file has not been rewritten yet.
-REJECTED_RETRY_MILLIS = 5000
 
 Kind = saslkit_pb2.Error
 
 
 class TokenError(Exception):
     """A Token or Invalidate failure, carried to the host as a gRPC status
-    with a saslkit Error in its details. The message never holds a secret."""
+    with a saslkit Error in its details. The message never holds a secret.
 
-    def __init__(self, code, kind, message, retry_after_millis=0):
+    The host reads the Error's kind; the status code is for plain gRPC
+    clients, and is the one the Go side picks for the same kind. Never
+    UNAVAILABLE: to a host it means that the plugin process went away."""
+
+    def __init__(self, code, kind, message):
         super().__init__(message)
         self.code = code
         self.kind = kind
         self.message = message
-        self.retry_after_millis = retry_after_millis
 
     def abort(self, context):
         """Ends the call with this error: the gRPC status code and message,
@@ -106,11 +110,7 @@ class TokenError(Exception):
         the grpc-status-details-bin trailer, as grpc-go reads it)."""
         detail = any_pb2.Any()
         detail.Pack(
-            saslkit_pb2.Error(
-                kind=self.kind,
-                message=self.message,
-                retry_after_millis=self.retry_after_millis,
-            )
+saslkit_pb2.Error(kind=self.kind, message=self.message)
         )
         st = status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
         context.set_trailing_metadata((("grpc-status-details-bin", st.SerializeToString()),))
@@ -173,10 +173,10 @@ def parse_file(data, path):
     except json.JSONDecodeError as e:
         # e.msg describes the fault without quoting the input.
         raise ValueError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("accounts"), dict):
-        raise ValueError(f'{path}: no "accounts" object')
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path} is not a JSON object of tokens")
     entries = {}
-    for account, tok in doc["accounts"].items():
+    for account, tok in doc.items():
         where = f"{path}: account {account!r}"
         if not isinstance(tok, dict):
             raise ValueError(f"{where} is not an object")
@@ -210,9 +210,9 @@ class TokenFile:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise TokenError(grpc.StatusCode.UNAVAILABLE, Kind.KIND_NO_TOKEN, f"token file {self.path} does not exist") from None
+            raise TokenError(grpc.StatusCode.FAILED_PRECONDITION, Kind.KIND_NO_TOKEN, f"token file {self.path} does not exist") from None
         except OSError as e:
-            raise TokenError(grpc.StatusCode.UNAVAILABLE, Kind.KIND_NO_TOKEN, f"token file {self.path}: {e.strerror}") from None
+            raise TokenError(grpc.StatusCode.FAILED_PRECONDITION, Kind.KIND_NO_TOKEN, f"token file {self.path}: {e.strerror}") from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -246,25 +246,28 @@ class TokenFile:
             entry = self._entries.get(account)
             rejected = self._rejected.get(account, ())
         if entry is None:
-            raise TokenError(grpc.StatusCode.NOT_FOUND, Kind.KIND_INVALID, f"token file {self.path} has no account {account!r}")
+            raise TokenError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                Kind.KIND_REAUTH_REQUIRED,
+                f"token file {self.path} has no token for {account!r}",
+            )
         if entry.scopes is not None:
             missing = [s for s in scopes if s not in entry.scopes]
             if missing:
                 raise TokenError(
-                    grpc.StatusCode.FAILED_PRECONDITION,
+                    grpc.StatusCode.INVALID_ARGUMENT,
                     Kind.KIND_INVALID,
                     f"the token of {account!r} was not granted the scopes {missing!r}",
                 )
         if fingerprint(entry.access_token) in rejected:
             raise TokenError(
-                grpc.StatusCode.UNAVAILABLE,
-                Kind.KIND_TRANSIENT,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                Kind.KIND_NO_TOKEN,
                 f"the token of {account!r} was rejected and {self.path} has no new one yet",
-                retry_after_millis=REJECTED_RETRY_MILLIS,
             )
         if entry.expiry_millis and entry.expiry_millis <= now_millis:
             raise TokenError(
-                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.FAILED_PRECONDITION,
                 Kind.KIND_TOKEN_EXPIRED,
                 f"the token of {account!r} in {self.path} expired and has not been replaced",
             )
@@ -326,13 +329,13 @@ class TokenSourceService(saslkit_pb2_grpc.TokenSourceServicer):
         return saslkit_pb2.InvalidateResponse()
 
 
-def main():
+def main(argv):
     logger = goplugin.stderr_logger(NAME)
-    path = os.environ.get(FILE_ENV, "")
-    if goplugin.check_cookie(HANDSHAKE, os.environ) is None and not path:
-        logger.error(f"{FILE_ENV} is not set: it must name the token file")
-        return 1
-    tokens = TokenFile(path)
+    if goplugin.check_cookie(HANDSHAKE, os.environ) is None and len(argv) != 2:
+        # The host passes the file in plugins.Options.Args.
+        sys.stderr.write(f"usage: {os.path.basename(argv[0])} TOKENS.json (run by a saslkit host)\n")
+        return 2
+    tokens = TokenFile(argv[1] if len(argv) > 1 else "")
 
     def register(server, stopping):
         saslkit_pb2_grpc.add_PluginServicer_to_server(PluginService(), server)
@@ -342,4 +345,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))
