@@ -192,24 +192,49 @@ func (a *account) fetcher(ctx context.Context, cfg *config, stderr io.Writer) (p
 	return nil, fmt.Errorf("account %s: %w", a.name, errNotTokenAccount)
 }
 
-// credentials returns what the account authenticates with: a token source
-// (a Cache, which adapters invalidate when a server rejects its token) and
-// the password, when the account has them.
-func (a *account) credentials(ctx context.Context, cfg *config, stderr io.Writer) (*sasl.Credentials, error) {
-	creds := &sasl.Credentials{Username: a.user}
-	if a.provider != kindPassword {
-		f, err := a.fetcher(ctx, cfg, stderr)
+// cliRetry retries a token request that failed transiently a little, as
+// a person or a mail client waits for the command.
+func cliRetry() *providers.RetryPolicy {
+	return &providers.RetryPolicy{MaxAttempts: 3, MaxRetryAfter: 10 * time.Second}
+}
+
+// tokenSource returns the account's access token source: a Cache in
+// front of the provider (which adapters invalidate when a server rejects
+// its token), or a plugin's own cached source. done releases what it
+// started (a plugin process); it is never nil.
+func (a *account) tokenSource(ctx context.Context, cfg *config, stderr io.Writer) (src sasl.TokenSource, done func(), err error) {
+	if a.provider == kindPlugin {
+		p, err := openPlugin(ctx, cfg, a.pluginName)
 		if err != nil {
-			return nil, err
+			return nil, func() {}, fmt.Errorf("account %s: %w", a.name, err)
 		}
-		creds.TokenSource = providers.NewCache(f, &providers.CacheOptions{Name: a.name})
+		return p.TokenSource(a.user, a.scopes...), func() { _ = p.Close() }, nil
+	}
+	f, err := a.fetcher(ctx, cfg, stderr)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return providers.NewCache(f, &providers.CacheOptions{Name: a.name, Retry: cliRetry()}), func() {}, nil
+}
+
+// credentials returns what the account authenticates with: a token source
+// and the password, when the account has them. done releases what it
+// started; it is never nil.
+func (a *account) credentials(ctx context.Context, cfg *config, stderr io.Writer) (creds *sasl.Credentials, done func(), err error) {
+	creds = &sasl.Credentials{Username: a.user}
+	done = func() {}
+	if a.provider != kindPassword {
+		creds.TokenSource, done, err = a.tokenSource(ctx, cfg, stderr)
+		if err != nil {
+			return nil, done, err
+		}
 	}
 	if a.password.set() {
 		pw, err := a.password.resolve(ctx, "password", stderr)
 		if err != nil {
-			return nil, fmt.Errorf("account %s: %w", a.name, err)
+			return nil, done, fmt.Errorf("account %s: %w", a.name, err)
 		}
 		creds.Password = pw
 	}
-	return creds, nil
+	return creds, done, nil
 }

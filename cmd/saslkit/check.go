@@ -19,6 +19,7 @@ import (
 	"github.com/saslkit/saslkit/adapters/gosmtp"
 	"github.com/saslkit/saslkit/adapters/imap"
 	"github.com/saslkit/saslkit/adapters/pop3"
+	"github.com/saslkit/saslkit/mechanisms"
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -78,10 +79,21 @@ func runCheck(ctx context.Context, st *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The registry: the built-in mechanisms and those of the plugins the
+	// accounts file names (a built-in mechanism wins a name clash).
+	reg := mechanisms.Builtin()
+	if len(cfg.plugins) > 0 || cfg.pluginDir != "" {
+		opened, err := openAllPlugins(ctx, cfg)
+		if err != nil {
+			return configFailure(fmt.Errorf("check: %w", err))
+		}
+		defer opened.close()
+		registerPlugins(reg, opened)
+	}
 	var results []*checkResult
 	worst := exitOK
 	for _, t := range targets {
-		r := checkOne(ctx, st, cfg, t, *timeout, *verbose)
+		r := checkOne(ctx, st, cfg, reg, t, *timeout, *verbose)
 		results = append(results, r)
 		if worst == exitOK || r.ExitCode != exitOK && worst == exitFailure {
 			worst = r.ExitCode
@@ -290,7 +302,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // checkOne checks one server with one account.
-func checkOne(ctx context.Context, st *stdio, cfg *config, t checkTarget, timeout time.Duration, verbose bool) *checkResult {
+func checkOne(ctx context.Context, st *stdio, cfg *config, reg *sasl.Registry, t checkTarget, timeout time.Duration, verbose bool) *checkResult {
 	start := time.Now()
 	u, a := t.url, t.account
 	r := &checkResult{URL: u.String(), Account: a.name, User: a.user, Protocol: strings.ToUpper(u.protocol), StartTLS: u.startTLS, Address: u.addr(), Advertised: []string{}}
@@ -309,7 +321,8 @@ func checkOne(ctx context.Context, st *stdio, cfg *config, t checkTarget, timeou
 		r.fail(a, "config", err)
 		return r
 	}
-	creds, err := a.credentials(ctx, cfg, st.stderr)
+	creds, done, err := a.credentials(ctx, cfg, st.stderr)
+	defer done()
 	if err != nil {
 		r.fail(a, "credentials", err)
 		return r
@@ -331,15 +344,15 @@ func checkOne(ctx context.Context, st *stdio, cfg *config, t checkTarget, timeou
 	var n *sasl.Negotiated
 	switch u.protocol {
 	case "imap":
-		n, err = checkIMAP(ctx, u, creds, tc, &transcript)
+		n, err = checkIMAP(ctx, u, reg, creds, tc, &transcript)
 		r.Advertised = imapAdvertised(transcript.String())
 	case "smtp":
 		var adv []string
-		n, adv, err = checkSMTP(ctx, u, creds, tc, &transcript)
+		n, adv, err = checkSMTP(ctx, u, reg, creds, tc, &transcript)
 		r.Advertised = orEmpty(adv)
 	case "pop3":
 		var adv []string
-		n, adv, err = checkPOP3(ctx, u, creds, tc, &transcript)
+		n, adv, err = checkPOP3(ctx, u, reg, creds, tc, &transcript)
 		r.Advertised = orEmpty(adv)
 	}
 	mu.Lock()
@@ -418,8 +431,8 @@ func dialTimeoutErr(ctx context.Context, err error) error {
 	return err
 }
 
-func checkIMAP(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, error) {
-	opts := &imap.Options{Credentials: creds, Client: &imapclient.Options{TLSConfig: tc, DebugWriter: w, Dialer: &net.Dialer{}}}
+func checkIMAP(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, error) {
+	opts := &imap.Options{Registry: reg, Credentials: creds, Client: &imapclient.Options{TLSConfig: tc, DebugWriter: w, Dialer: &net.Dialer{}}}
 	dial := imap.DialTLS
 	if u.startTLS {
 		dial = imap.DialStartTLS
@@ -436,7 +449,7 @@ func checkIMAP(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *t
 // checkSMTP connects as gosmtp's dial helpers do, with go-smtp's client,
 // so that the EHLO keywords (the AUTH list) can be read before
 // gosmtp.Authenticate negotiates from them.
-func checkSMTP(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, []string, error) {
+func checkSMTP(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, []string, error) {
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", u.addr())
 	if err != nil {
@@ -473,7 +486,7 @@ func checkSMTP(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *t
 		return nil, adv, errors.New("gosmtp: the connection is not encrypted")
 	}
 	cs := &sasl.ConnState{Host: u.host, Port: u.port, TLS: &st, RemoteAddr: raw.RemoteAddr()}
-	n, err := gosmtp.Authenticate(ctx, c, &gosmtp.Options{Credentials: creds, ConnState: cs})
+	n, err := gosmtp.Authenticate(ctx, c, &gosmtp.Options{Registry: reg, Credentials: creds, ConnState: cs})
 	if err != nil {
 		return nil, adv, dialTimeoutErr(ctx, err)
 	}
@@ -481,7 +494,7 @@ func checkSMTP(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *t
 	return n, adv, nil
 }
 
-func checkPOP3(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, []string, error) {
+func checkPOP3(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, []string, error) {
 	opts := &pop3.Options{TLSConfig: tc, DebugWriter: w}
 	var c *pop3.Client
 	var err error
@@ -504,7 +517,7 @@ func checkPOP3(ctx context.Context, u *serverURL, creds *sasl.Credentials, tc *t
 		return nil, nil, err
 	}
 	adv := append([]string{}, caps.SASL...)
-	res, err := c.Authenticate(ctx, &pop3.AuthOptions{Options: adapters.Options{Credentials: creds}})
+	res, err := c.Authenticate(ctx, &pop3.AuthOptions{Options: adapters.Options{Registry: reg, Credentials: creds}})
 	if err != nil {
 		return nil, adv, err
 	}

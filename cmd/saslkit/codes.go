@@ -89,6 +89,8 @@ func tokenFailure(a *account, err error) error {
 		return nil
 	case errors.As(err, &ue), errors.As(err, &ee), errors.Is(err, flag.ErrHelp):
 		return err
+	case errors.As(err, new(*pluginError)):
+		return withCode(exitConfig, err)
 	case errors.Is(err, providers.ErrNotFound):
 		return withCode(exitAuth, fmt.Errorf("account %s is not authorized yet: run 'saslkit authorize %s'", a.name, a.name))
 	case errors.Is(err, providers.ErrReauthRequired):

@@ -32,9 +32,10 @@ const (
 	kindClientCredentials providerKind = "client-credentials"
 	kindExec              providerKind = "exec"
 	kindPassword          providerKind = "password"
+	kindPlugin            providerKind = "plugin"
 )
 
-var providerKinds = []providerKind{kindGoogle, kindMicrosoft, kindOAuth2, kindServiceAccount, kindClientCredentials, kindExec, kindPassword}
+var providerKinds = []providerKind{kindGoogle, kindMicrosoft, kindOAuth2, kindServiceAccount, kindClientCredentials, kindExec, kindPassword, kindPlugin}
 
 // interactive reports whether the kind's refresh token comes from
 // saslkit authorize.
@@ -50,6 +51,30 @@ type config struct {
 	tokenDir string
 	// accounts in the order of the file.
 	accounts []*account
+	// pluginDir is a directory of plugins with a SHA256SUMS manifest, or "".
+	pluginDir string
+	// plugins are the [plugins.NAME] tables, in the order of the file.
+	plugins []*pluginSpec
+}
+
+// pluginSpec is one [plugins.NAME] table: a plugin program and the
+// SHA-256 its file must have.
+type pluginSpec struct {
+	name   string
+	line   int
+	path   string
+	sha256 string
+	args   []string
+}
+
+// plugin returns the [plugins.NAME] table called name, or nil.
+func (c *config) plugin(name string) *pluginSpec {
+	for _, p := range c.plugins {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // account is one [accounts.NAME] table.
@@ -75,6 +100,7 @@ type account struct {
 	command         []string
 	lifetime        time.Duration
 	password        secretRef
+	pluginName      string
 
 	imap, pop3, smtp *serverURL
 	caFile           string
@@ -224,6 +250,21 @@ func parseConfig(path string, data []byte) (*config, error) {
 			if p.decode(prim, key, &s, "a string (a directory)") {
 				cfg.tokenDir = p.resolvePath(s)
 			}
+		case "plugin_dir":
+			var s string
+			if p.decode(prim, key, &s, "a string (a directory)") {
+				cfg.pluginDir = p.resolvePath(s)
+			}
+		case "plugins":
+			var specs map[string]toml.Primitive
+			if !p.decode(prim, key, &specs, "a table of plugins: [plugins.NAME]") {
+				continue
+			}
+			for name, sp := range specs {
+				if ps := p.pluginSpec(name, sp); ps != nil {
+					cfg.plugins = append(cfg.plugins, ps)
+				}
+			}
 		case "accounts":
 			var accts map[string]toml.Primitive
 			if !p.decode(prim, key, &accts, "a table of accounts: [accounts.NAME]") {
@@ -235,7 +276,7 @@ func parseConfig(path string, data []byte) (*config, error) {
 				}
 			}
 		default:
-			p.errAt(prim, key, unknownKey(key, []string{"token_dir", "accounts"}))
+			p.errAt(prim, key, unknownKey(key, []string{"token_dir", "accounts", "plugin_dir", "plugins"}))
 		}
 	}
 	if len(p.errs) > 0 {
@@ -243,6 +284,16 @@ func parseConfig(path string, data []byte) (*config, error) {
 		return nil, p.errs
 	}
 	sort.Slice(cfg.accounts, func(i, j int) bool { return cfg.accounts[i].line < cfg.accounts[j].line })
+	sort.Slice(cfg.plugins, func(i, j int) bool { return cfg.plugins[i].line < cfg.plugins[j].line })
+	for _, a := range cfg.accounts {
+		if a.provider == kindPlugin && cfg.plugin(a.pluginName) == nil && cfg.pluginDir == "" {
+			p.errs = append(p.errs, &configError{Path: path, Line: a.line, Key: "accounts." + a.name,
+				Msg: fmt.Sprintf("plugin %q is neither a [plugins.%s] table nor in a plugin_dir", a.pluginName, a.pluginName)})
+		}
+	}
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
 	if cfg.tokenDir == "" {
 		d, err := defaultTokenDir()
 		if err != nil {
@@ -370,6 +421,7 @@ var accountFields = map[string]func(p *configParser, a *account, prim toml.Primi
 	},
 	"scopes":              func(p *configParser, a *account, prim toml.Primitive, key string) { p.scopes(prim, key, a) },
 	"command":             func(p *configParser, a *account, prim toml.Primitive, key string) { p.argv(prim, key, &a.command) },
+	"plugin":              func(p *configParser, a *account, prim toml.Primitive, key string) { p.str(prim, key, &a.pluginName) },
 	"lifetime":            func(p *configParser, a *account, prim toml.Primitive, key string) { p.duration(prim, key, &a.lifetime) },
 	"client_secret_file":  nil, // refused below with a hint
 	"password_file":       nil,
@@ -618,7 +670,7 @@ func (a *account) check() string {
 	case a.provider == "":
 		return `missing key "provider" (one of ` + kindList() + ")"
 	}
-	if addr, err := mail.ParseAddress(a.user); a.provider != kindPassword && a.provider != kindExec && (err != nil || addr.Address != a.user) {
+	if addr, err := mail.ParseAddress(a.user); a.provider != kindPassword && a.provider != kindExec && a.provider != kindPlugin && (err != nil || addr.Address != a.user) {
 		return fmt.Sprintf("user %q is not a plain mail address", a.user)
 	}
 	allowed := map[string]bool{"user": true, "provider": true, "imap": true, "pop3": true, "smtp": true, "ca_file": true, "password": true}
@@ -670,6 +722,11 @@ func (a *account) check() string {
 		}
 	case kindPassword:
 		msg = need(a.password.set(), `"password_env" or "password_cmd"`)
+	case kindPlugin:
+		msg = need(a.pluginName != "", `"plugin" (a [plugins.NAME] table or a file of plugin_dir)`)
+		for _, k := range []string{"plugin", "scopes"} {
+			allowed[k] = true
+		}
 	}
 	if msg != "" {
 		return msg
@@ -682,10 +739,59 @@ func (a *account) check() string {
 		{"auth_url", a.authURL != ""}, {"token_url", a.tokenURL != ""}, {"device_auth_url", a.deviceAuthURL != ""},
 		{"scopes", a.scopesSet}, {"redirect_host", a.redirectHost != ""}, {"key_file", a.keyFile != ""}, {"subject", a.subject != ""},
 		{"certificate_file", a.certificateFile != ""}, {"command", len(a.command) > 0}, {"lifetime", a.lifetime != 0},
+		{"plugin", a.pluginName != ""},
 	} {
 		if f.set && !allowed[f.key] {
 			return fmt.Sprintf("%q does not apply to provider %q", f.key, a.provider)
 		}
 	}
 	return ""
+}
+
+var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// pluginSpec parses the table of plugin name.
+func (p *configParser) pluginSpec(name string, prim toml.Primitive) *pluginSpec {
+	key := "plugins." + name
+	ps := &pluginSpec{name: name, line: p.lineOf(prim)}
+	var fields map[string]toml.Primitive
+	if !p.decode(prim, key, &fields, "a table: [plugins."+name+"]") {
+		return nil
+	}
+	before := len(p.errs)
+	for k, fp := range fields {
+		fkey := key + "." + k
+		switch k {
+		case "path":
+			p.file(fp, fkey, &ps.path)
+		case "sha256":
+			var s string
+			if p.decode(fp, fkey, &s, "a string (64 hex digits, as sha256sum prints)") {
+				if !sha256RE.MatchString(s) {
+					p.errAt(fp, fkey, "must be the file's SHA-256 in hex, 64 digits (sha256sum prints it)")
+					continue
+				}
+				ps.sha256 = strings.ToLower(s)
+			}
+		case "args":
+			var args []string
+			if p.decode(fp, fkey, &args, "an array of strings") {
+				ps.args = args
+			}
+		default:
+			p.errAt(fp, fkey, unknownKey(k, []string{"path", "sha256", "args"}))
+		}
+	}
+	if len(p.errs) > before {
+		return nil
+	}
+	switch {
+	case ps.path == "":
+		p.errs = append(p.errs, &configError{Path: p.path, Line: ps.line, Key: key, Msg: `missing key "path" (the plugin program)`})
+		return nil
+	case ps.sha256 == "":
+		p.errs = append(p.errs, &configError{Path: p.path, Line: ps.line, Key: key, Msg: `missing key "sha256": a plugin runs only if its file has the SHA-256 given here (sha256sum prints it)`})
+		return nil
+	}
+	return ps
 }

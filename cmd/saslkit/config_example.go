@@ -13,6 +13,15 @@ const configExample = `# saslkit accounts file: ~/.config/saslkit/accounts.toml 
 # Default: $XDG_STATE_HOME/saslkit/tokens (~/.local/state/saslkit/tokens).
 # token_dir = "~/.local/state/saslkit/tokens"
 
+# Plugins (out-of-process token sources and mechanisms): a directory whose
+# SHA256SUMS manifest lists every plugin in it, and/or single plugins with
+# their checksum. A plugin whose file does not match is never run.
+# plugin_dir = "~/.local/lib/saslkit/plugins"
+[plugins.tokenfile]
+path = "/usr/local/lib/saslkit/tokenfile"
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+args = ["/run/mail-tokens.json"]
+
 # Gmail with your own OAuth client ("Desktop app" in the Google Cloud
 # console). Run "saslkit authorize gmail" once.
 [accounts.gmail]
@@ -74,6 +83,13 @@ provider = "exec"
 command = ["oauth2ms", "--encode-xoauth2=false"]
 lifetime = "55m"                   # when the helper does not say
 imap = "imaps://imap.example.com"
+
+# Tokens from a plugin: a [plugins.NAME] table or a file of plugin_dir.
+[accounts.fleet]
+user = "robot@example.com"
+provider = "plugin"
+plugin = "tokenfile"
+smtp = "smtps://smtp.example.com"
 
 # A password (SCRAM, PLAIN or LOGIN, the strongest the server offers).
 [accounts.home]

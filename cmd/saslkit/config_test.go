@@ -39,6 +39,9 @@ client_id = "id"
 		{"not applicable", good + "key_file = \"k.json\"\n", []string{`:1: accounts.a: "key_file" does not apply to provider "google"`}},
 		{"both env and cmd", good + "client_secret_env = \"X\"\nclient_secret_cmd = [\"pass\"]\n", []string{"either by environment variable"}},
 		{"bad duration", "[accounts.x]\nuser = \"x@example.com\"\nprovider = \"exec\"\ncommand = [\"helper\"]\nlifetime = \"soon\"\n", []string{`:5: accounts.x.lifetime: "soon" is not a positive duration`}},
+		{"unknown plugin", "[accounts.p]\nuser = \"p@example.com\"\nprovider = \"plugin\"\nplugin = \"nope\"\n", []string{`:1: accounts.p: plugin "nope" is neither a [plugins.nope] table nor in a plugin_dir`}},
+		{"plugin without checksum", "[plugins.x]\npath = \"/bin/x\"\n", []string{`:1: plugins.x: missing key "sha256"`}},
+		{"plugin bad checksum", "[plugins.x]\npath = \"/bin/x\"\nsha256 = \"abc\"\n", []string{`:3: plugins.x.sha256: must be the file's SHA-256`}},
 		{"several", "a = 1\n" + good + "b = 2\n", []string{":1: a: unknown key", ":6: accounts.a.b: unknown key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,7 +98,7 @@ func TestConfigExample(t *testing.T) {
 			t.Errorf("the example has no %s account", k)
 		}
 	}
-	if got := strings.Join(cfg.names(), " "); got != "gmail work example relay archive helper home" {
+	if got := strings.Join(cfg.names(), " "); got != "gmail work example relay archive helper fleet home" {
 		t.Errorf("accounts in file order: %s", got)
 	}
 	if a := cfg.lookup("relay"); a.keyFile != filepath.Join(os.Getenv("HOME"), ".config/saslkit/relay-key.json") && os.Getenv("HOME") != "" {
@@ -135,7 +138,7 @@ func TestConfigCommand(t *testing.T) {
 	}
 	t.Setenv(configEnv, path)
 	code, out, _ = runInProcess(t.Context(), "config")
-	if code != 0 || !strings.Contains(out, "7 accounts") {
+	if code != 0 || !strings.Contains(out, "8 accounts") {
 		t.Errorf("config via $%s: exit %d, %q", configEnv, code, out)
 	}
 	t.Setenv(configEnv, filepath.Join(dir, "none.toml"))

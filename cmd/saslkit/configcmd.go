@@ -20,7 +20,8 @@ its accounts (one JSON object with --json). With --example, print a
 commented example file instead.
 
 The file is TOML: [accounts.NAME] tables with user, provider (google,
-microsoft, oauth2, service-account, client-credentials, exec, password),
+microsoft, oauth2, service-account, client-credentials, exec, password,
+plugin),
 the provider's settings and the account's servers. It never holds a
 secret: a key such as client_secret or password with a value is an error.
 Client secrets and passwords come from an environment variable

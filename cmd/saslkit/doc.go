@@ -50,7 +50,9 @@
 // os.UserConfigDir()/saslkit/accounts.toml unless $SASLKIT_CONFIG or
 // --config names another: [accounts.NAME] tables with the user, the
 // provider (google, microsoft, oauth2, service-account,
-// client-credentials, exec, password) and its settings, and the servers.
+// client-credentials, exec, password, plugin) and its settings, and the
+// servers; plugins (plugin_dir with a SHA256SUMS manifest, or
+// [plugins.NAME] with the file's sha256) add token sources and mechanisms.
 // The file holds no secret: client secrets and passwords come from an
 // environment variable or a command, refresh tokens from authorize, which
 // stores them in a token directory. Every mistake in the file is reported

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -24,12 +26,15 @@ exchange reveals a reusable secret (a password or a bearer token, so it is
 sent only over verified TLS or to loopback), whether it binds to the TLS
 channel, whether the server proves itself (mutual authentication), whether
 it is off unless asked for, what credentials it needs, and the document that
-defines it. --json prints one JSON object.
+defines it, and where it comes from: built in, or a plugin of the accounts
+file (plugin_dir, [plugins.NAME]). --json prints one JSON object.
 
-Exit codes: 0 success, 1 failure, 2 usage.`
+Exit codes: 0 success, 1 failure, 2 usage, 6 accounts file wrong or a
+plugin that cannot start.`
 
 func runMechs(ctx context.Context, st *stdio, args []string) error {
 	fs := newFlagSet(st, "mechs", "", mechsAbout)
+	path := configFlag(fs)
 	jsonOut := fs.Bool("json", false, "print one JSON object")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -40,7 +45,29 @@ func runMechs(ctx context.Context, st *stdio, args []string) error {
 	reg := mechanisms.Builtin()
 	var list []mechJSON
 	for _, m := range reg.Mechanisms() {
-		list = append(list, newMechJSON(m))
+		list = append(list, newMechJSON(m, "builtin"))
+	}
+	// The plugins of the accounts file, if there is one: a missing file
+	// at the default place just means none.
+	cfg, err := loadConfig(*path)
+	switch {
+	case errors.Is(err, errNoConfig) && *path == "":
+	case err != nil:
+		return configFailure(err)
+	case len(cfg.plugins) > 0 || cfg.pluginDir != "":
+		opened, err := openAllPlugins(ctx, cfg)
+		if err != nil {
+			return configFailure(fmt.Errorf("mechs: %w", err))
+		}
+		defer opened.close()
+		for _, p := range opened.all() {
+			for _, m := range p.Mechanisms() {
+				j := newMechJSON(m, "plugin "+p.Name())
+				_, j.Shadowed = reg.Lookup(m.Name)
+				list = append(list, j)
+			}
+		}
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Strength > list[j].Strength })
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(st.stdout)
@@ -48,7 +75,7 @@ func runMechs(ctx context.Context, st *stdio, args []string) error {
 		return enc.Encode(mechsJSON{Mechanisms: list})
 	}
 	tw := tabwriter.NewWriter(st.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MECHANISM\tSTRENGTH\tSENDS SECRET\tCHANNEL BINDING\tMUTUAL AUTH\tDEFAULT\tNEEDS\tSTANDARD")
+	fmt.Fprintln(tw, "MECHANISM\tSTRENGTH\tSENDS SECRET\tCHANNEL BINDING\tMUTUAL AUTH\tDEFAULT\tNEEDS\tSTANDARD\tSOURCE")
 	yes := func(b bool) string {
 		if b {
 			return "yes"
@@ -60,8 +87,12 @@ func runMechs(ctx context.Context, st *stdio, args []string) error {
 		if m.OffByDefault {
 			def = "off"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Strength, yes(m.SendsSecret), yes(m.ChannelBinding),
-			yes(m.MutualAuth), def, strings.Join(m.Needs, ","), m.Standard)
+		src := m.Source
+		if m.Shadowed {
+			src += " (the built-in one is used)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Strength, yes(m.SendsSecret), yes(m.ChannelBinding),
+			yes(m.MutualAuth), def, strings.Join(m.Needs, ","), orDash(m.Standard), src)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -89,10 +120,21 @@ type mechJSON struct {
 	Client         bool     `json:"client"`
 	Server         bool     `json:"server"`
 	Standard       string   `json:"standard"`
-	Source         string   `json:"source"`
+	// Source is "builtin" or "plugin NAME".
+	Source string `json:"source"`
+	// Shadowed marks a plugin mechanism whose name a built-in one holds;
+	// negotiation uses the built-in one.
+	Shadowed bool `json:"shadowed,omitempty"`
 }
 
-func newMechJSON(m sasl.Mechanism) mechJSON {
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newMechJSON(m sasl.Mechanism, source string) mechJSON {
 	j := mechJSON{
 		Name:           m.Name,
 		Strength:       m.Strength,
@@ -106,7 +148,7 @@ func newMechJSON(m sasl.Mechanism) mechJSON {
 		Client:         m.NewClient != nil,
 		Server:         m.NewServer != nil,
 		Standard:       m.Standard,
-		Source:         "builtin",
+		Source:         source,
 	}
 	return j
 }

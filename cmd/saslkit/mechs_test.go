@@ -7,6 +7,7 @@ import (
 )
 
 func TestMechs(t *testing.T) {
+	t.Setenv(configEnv, t.TempDir()+"/none.toml")
 	code, out, stderr := runInProcess(t.Context(), "mechs")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)

@@ -51,11 +51,12 @@ func runToken(ctx context.Context, st *stdio, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	f, err := a.fetcher(ctx, cfg, st.stderr)
+	src, done, err := a.tokenSource(ctx, cfg, st.stderr)
+	defer done()
 	if err != nil {
 		return tokenFailure(a, fmt.Errorf("token: %w", err))
 	}
-	tok, err := f.Fetch(ctx)
+	tok, err := src.Token(ctx)
 	if err != nil {
 		return tokenFailure(a, fmt.Errorf("token: account %s: %w", a.name, err))
 	}
