@@ -260,8 +260,11 @@ func (h *hclogAdapter) Log(l hclog.Level, msg string, args ...any) {
 	out := make([]any, 0, len(all))
 	for i := 0; i+1 < len(all); i += 2 {
 		k := fmt.Sprint(all[i])
-		if k == "timestamp" {
+		switch k {
+		case "timestamp":
 			continue
+		case "plugin", "path":
+			k = "command" // go-plugin's name for the executable; "plugin" is the Plugin's name
 		}
 		v := h.secrets.redact(fmt.Sprint(all[i+1]))
 		if secretKey(k) {

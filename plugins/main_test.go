@@ -40,6 +40,7 @@ const (
 	buildTimeout  = 5 * time.Minute          // bound of building the plugins
 	soakCycles    = 1000                     // crash/restart cycles of the soak test
 	shortSoak     = 25                       // the same with -short
+	raceSoak      = 100                      // the same under the race detector
 	userPassword  = "correct horse battery1" // password of the test users
 )
 
@@ -67,7 +68,7 @@ func TestMain(m *testing.M) {
 func buildPlugins(dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", dir+string(filepath.Separator),
 		"github.com/saslkit/saslkit/plugins/internal/testplugin",
 		"github.com/saslkit/saslkit/plugins/examples/tokenfile",
 		"github.com/saslkit/saslkit/plugins/examples/userdb")

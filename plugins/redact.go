@@ -21,6 +21,9 @@ var (
 	reScheme = regexp.MustCompile(`(?i)\b(bearer|basic)(\s+|%20|\+)[^\s"',;&)}\]]+`)
 	// key=value, key: value, "key":"value" where the key names a secret.
 	reKeyValue = regexp.MustCompile(`(?i)("?)([a-z0-9_.-]*(?:token|passw(?:or)?d|pwd|secret|authorization|assertion|credential|api[_-]?key|private[_-]?key|cookie)[a-z0-9_.-]*)("?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}\]]+)`)
+	// Token formats known by their prefix: Google access tokens (ya29.)
+	// and refresh tokens (1//).
+	reKnown = regexp.MustCompile(`\bya29\.[A-Za-z0-9_.~+/-]+|(?:^|[^A-Za-z0-9/])1//0[A-Za-z0-9_.~+/-]{8,}`)
 	// A JWT: three base64url segments, the first a JSON header.
 	reJWT = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
 	// A long run of base64 or token characters: an opaque token, a SASL
@@ -38,6 +41,9 @@ func redactText(s string) string {
 	s = reKeyValue.ReplaceAllStringFunc(s, func(m string) string {
 		sub := reKeyValue.FindStringSubmatch(m)
 		v := sub[4]
+		if strings.EqualFold(v, "bearer") || strings.EqualFold(v, "basic") {
+			return m // "Authorization: Bearer [REDACTED]" already
+		}
 		switch {
 		case strings.HasPrefix(v, `"`):
 			v = `"[REDACTED]"`
@@ -47,6 +53,12 @@ func redactText(s string) string {
 			v = "[REDACTED]"
 		}
 		return sub[1] + sub[2] + sub[3] + v
+	})
+	s = reKnown.ReplaceAllStringFunc(s, func(m string) string {
+		if i := strings.Index(m, "1//0"); i > 0 {
+			return m[:i] + "[REDACTED]"
+		}
+		return "[REDACTED]"
 	})
 	s = reJWT.ReplaceAllString(s, "[REDACTED]")
 	s = reOpaque.ReplaceAllStringFunc(s, func(m string) string {

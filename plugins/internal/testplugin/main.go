@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,10 +122,11 @@ func (t *tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	if t.account == "reauth" {
 		return nil, &providers.OAuthError{Code: "invalid_grant", Description: "Token has been expired or revoked.", StatusCode: 400}
 	}
-	var b [16]byte
+	var b [32]byte
 	_, _ = rand.Read(b[:])
 	tok := &oauth2.Token{
-		AccessToken: fmt.Sprintf("ya29.a0%s-%d", hex.EncodeToString(b[:]), t.n.Add(1)),
+		// Shaped like Google's: "ya29.a0A" and base64url.
+		AccessToken: fmt.Sprintf("ya29.a0A%s%d", base64.RawURLEncoding.EncodeToString(b[:]), t.n.Add(1)),
 		TokenType:   "Bearer",
 		Expiry:      time.Now().Add(time.Hour).Round(time.Millisecond),
 	}
