@@ -21,7 +21,7 @@ import (
 
 var demoCommand = &command{
 	name:    "demo",
-	summary: "run the whole system once on loopback: OAuth, SMTP, IMAP, POP3, refresh, expiry",
+	summary: "run the whole system once on loopback: OAuth, SMTP, IMAP, POP3, refresh, expiry, plugin",
 	run:     runDemo,
 }
 

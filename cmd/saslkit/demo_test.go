@@ -606,3 +606,30 @@ func BenchmarkDemo(b *testing.B) {
 	b.ReportMetric(float64(other.Milliseconds())/float64(b.N), "steps-ms/op")
 	b.ReportMetric(float64(plugin.Milliseconds())/float64(b.N), "plugin-ms/op")
 }
+
+// TestDemoSummaryColor: on a terminal the summary is coloured, and
+// without the escape codes it is the same table as without colour.
+func TestDemoSummaryColor(t *testing.T) {
+	sum := &demoSummary{Seconds: 2.5, Steps: []*stepResult{
+		{Name: "smtp", Status: statusOK, Mechanism: "OAUTHBEARER", RoundTrips: 1, Outcome: "sent", dur: 4 * time.Millisecond},
+		{Name: "pop3", Status: statusFailed, Error: "pop3: AUTH: connection closed", dur: 3 * time.Millisecond},
+	}}
+	var plain, colored bytes.Buffer
+	(&demoOut{st: &stdio{}, w: &plain}).summary(sum)
+	(&demoOut{st: &stdio{color: true}, w: &colored}).summary(sum)
+	for _, want := range []string{styleGreen + "ok", demoStyleFailed + "failed", demoStyleFailed + "1 of 2 steps passed"} {
+		if !strings.Contains(colored.String(), want) {
+			t.Errorf("coloured summary lacks %q:\n%q", want, colored.String())
+		}
+	}
+	if strings.Contains(plain.String(), "\x1b[") {
+		t.Errorf("escape codes without colour: %q", plain.String())
+	}
+	stripped := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(colored.String(), "")
+	if stripped != plain.String() {
+		t.Errorf("coloured summary, stripped:\n%s\nplain:\n%s", stripped, plain.String())
+	}
+	if !summaryRow(2, "pop3", statusFailed).MatchString(plain.String()) || !strings.Contains(plain.String(), "pop3: AUTH: connection closed") {
+		t.Errorf("summary:\n%s", plain.String())
+	}
+}
