@@ -27,7 +27,8 @@
 //
 // Token stores (TokenStore): MemoryStore and FileStore, the latter with
 // atomic writes and an advisory file lock so that processes sharing the
-// files refresh once.
+// files refresh once. Package providers/redisstore keeps them in Redis, with
+// a lease per refresh, for fleets of machines.
 //
 // GoogleEndpoint, MicrosoftEndpoint and the Scope constants configure an
 // oauth2.Config for Gmail and Microsoft 365 mail.
