@@ -212,3 +212,11 @@ func withoutEnv(names ...string) []string {
 	}
 	return env
 }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if goPeerDir != "" {
+		os.RemoveAll(goPeerDir)
+	}
+	os.Exit(code)
+}
