@@ -314,6 +314,14 @@ class Stdio(grpc_stdio_pb2_grpc.GRPCStdioServicer):
         except queue.Full:
             self.dropped += 1
 
+    def close(self):
+        """Ends the stream now rather than at its next poll, so that the
+        server stops without waiting for it."""
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass  # the stream sees the stopping event at its next item
+
     def StreamStdio(self, request, context):
         # go-plugin: "This RPC endpoint must only be called ONCE."
         if not self._taken.acquire(blocking=False):
@@ -325,6 +333,9 @@ class Stdio(grpc_stdio_pb2_grpc.GRPCStdioServicer):
                 if self._stopping.is_set():
                     return
                 continue
+            if data is None:
+                # close(): what was written before it has been sent.
+                return
             yield grpc_stdio_pb2.StdioData(channel=grpc_stdio_pb2.StdioData.STDOUT, data=data)
 
 
@@ -421,6 +432,7 @@ def serve(handshake, register, logger=None, environ=None):
         if os.getppid() != parent:
             stop("the host process went away")
     logger.debug(f"plugin stopping: {reason[0]}")
+    stdio.close()
     server.stop(SHUTDOWN_GRACE_SECONDS).wait()
     if stdio.dropped:
         logger.warning(f"{stdio.dropped} writes to standard output were dropped: nobody streamed them")
