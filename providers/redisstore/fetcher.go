@@ -118,7 +118,8 @@ type Fetcher struct {
 	dirtyBase *oauth2.Token // the pair dirty was refreshed from
 	writing   bool          // a write-back goroutine runs
 
-	fallbackMu sync.Mutex // one local fallback refresh at a time
+	fallbackMu  sync.Mutex // one local fallback refresh at a time
+	writeBackMu sync.Mutex // one write-back at a time
 }
 
 var (
@@ -395,6 +396,8 @@ func (f *Fetcher) fallback(ctx context.Context, cause error) (*oauth2.Token, err
 // writeBack stores the pair refreshed while Redis was unreachable, unless
 // another worker stored a newer token meanwhile.
 func (f *Fetcher) writeBack(ctx context.Context) error {
+	f.writeBackMu.Lock()
+	defer f.writeBackMu.Unlock()
 	f.mu.Lock()
 	dirty, base := f.dirty, f.dirtyBase
 	f.mu.Unlock()
