@@ -220,3 +220,60 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// install copies the plugin (the script, goplugin.py and generated/) to a
+// new directory, as an installation would, and returns the script's path
+// there.
+func install(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for _, name := range pluginFiles(tb, ".") {
+		if strings.HasSuffix(name, "/") {
+			continue // __pycache__ of a module imported by hand
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		st, err := os.Stat(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, st.Mode().Perm()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, script)
+}
+
+// pluginFiles lists the files of the plugin under dir: the Python files
+// and what generated/ holds, relative to dir.
+func pluginFiles(tb testing.TB, dir string) []string {
+	tb.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			if rel != "." && rel != "generated" {
+				names = append(names, rel+"/") // a directory the plugin made
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(rel, ".py") {
+			names = append(names, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return names
+}

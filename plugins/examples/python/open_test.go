@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,13 +25,12 @@ const (
 	gmailMail = "https://mail.google.com/"
 )
 
-// openPython starts the Python plugin through plugins.Open, with the
-// script's SHA-256 and tokens as its argument, logging to logs.
-func openPython(t *testing.T, tokens string, logs *lockedBuffer) *plugins.Plugin {
+// openPython starts the Python plugin at path through plugins.Open, with
+// the script's SHA-256 and tokens as its argument, logging to logs.
+func openPython(t *testing.T, path, tokens string, logs *lockedBuffer) *plugins.Plugin {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
-	path := scriptPath(t)
 	p, err := plugins.Open(ctx, path, &plugins.Options{
 		Checksum: fileSum(t, path),
 		Args:     []string{tokens},
@@ -62,8 +62,10 @@ func TestOpen(t *testing.T) {
 		alice:                {AccessToken: first, Expiry: expiry, Scopes: []string{gmailMail}},
 		"carol@example.test": {AccessToken: carols, Expiry: time.Now().Add(-time.Minute)},
 	})
+	path := install(t)
+	installed := pluginFiles(t, filepath.Dir(path))
 	var logs lockedBuffer
-	p := openPython(t, tokens, &logs)
+	p := openPython(t, path, tokens, &logs)
 	pids := childrenWithArg(t, tokens)
 	if len(pids) != 1 {
 		t.Fatalf("plugin processes with the token file as argument: %v, want one", pids)
@@ -154,6 +156,11 @@ func TestOpen(t *testing.T) {
 	if _, err := p.TokenSource("dave@example.test").Token(ctx); !errors.Is(err, plugins.ErrClosed) {
 		t.Errorf("Token after Close: %v, want plugins.ErrClosed", err)
 	}
+	// The plugin wrote nothing beside itself (no __pycache__): its
+	// directory is still what was installed and checksummed.
+	if after := pluginFiles(t, filepath.Dir(path)); !slices.Equal(after, installed) {
+		t.Errorf("the plugin's directory changed: %v, was %v", after, installed)
+	}
 }
 
 // TestOpenChecksumMismatch changes one byte of a copy of the script: Open
@@ -199,7 +206,7 @@ func TestIMAPLogin(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens.json")
 	writeTokens(t, tokens, map[string]fileToken{alice: {AccessToken: "ya29.never-issued", Expiry: time.Now().Add(time.Hour)}})
 	var logs lockedBuffer
-	p := openPython(t, tokens, &logs)
+	p := openPython(t, scriptPath(t), tokens, &logs)
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	opts := &imapadapter.Options{
