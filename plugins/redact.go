@@ -37,11 +37,17 @@ func redactText(s string) string {
 	if s == "" {
 		return s
 	}
-	s = reScheme.ReplaceAllString(s, "${1} [REDACTED]")
+	s = reScheme.ReplaceAllStringFunc(s, func(m string) string {
+		sub := reScheme.FindStringSubmatch(m)
+		if strings.HasPrefix(m[len(sub[1])+len(sub[2]):], "[REDACTED") {
+			return m
+		}
+		return sub[1] + " [REDACTED]"
+	})
 	s = reKeyValue.ReplaceAllStringFunc(s, func(m string) string {
 		sub := reKeyValue.FindStringSubmatch(m)
 		v := sub[4]
-		if strings.EqualFold(v, "bearer") || strings.EqualFold(v, "basic") {
+		if strings.EqualFold(v, "bearer") || strings.EqualFold(v, "basic") || strings.Contains(v, "[REDACTED") {
 			return m // "Authorization: Bearer [REDACTED]" already
 		}
 		switch {
