@@ -40,7 +40,7 @@ const (
 	buildTimeout  = 5 * time.Minute          // bound of building the plugins
 	soakCycles    = 1000                     // crash/restart cycles of the soak test
 	shortSoak     = 25                       // the same with -short
-	raceSoak      = 100                      // the same under the race detector
+	raceSoak      = 60                       // the same under the race detector
 	userPassword  = "correct horse battery1" // password of the test users
 )
 

@@ -20,14 +20,14 @@ func TestParseManifest(t *testing.T) {
 	}
 	for in, reason := range map[string]string{
 		hexA + "  a\n" + hexA + "  a\n": "listed twice",
-		hexA + "  ../evil\n":             "not a plain file name",
-		hexA + "  dir/plugin\n":          "not a plain file name",
-		hexA + "  \n":                    "missing file name",
-		hexA[:63] + "g  x\n":             "not hex",
-		hexA + " x\n":                    "want",
-		`\` + hexA + "  a\\nb\n":         "escaped",
-		hexA + "  ..\n":                  "missing file name",
-		hexA + "  tab\tname\n":           "not a plain file name",
+		hexA + "  ../evil\n":            "not a plain file name",
+		hexA + "  dir/plugin\n":         "not a plain file name",
+		hexA + "  \n":                   "missing file name",
+		hexA[:63] + "g  x\n":            "not hex",
+		hexA + " x\n":                   "want",
+		`\` + hexA + "  a\\nb\n":        "escaped",
+		hexA + "  ..\n":                 "missing file name",
+		hexA + "  tab\tname\n":          "not a plain file name",
 	} {
 		_, err := ParseManifest("SHA256SUMS", []byte(in))
 		var me *ManifestError
