@@ -239,12 +239,8 @@ def server_credentials(client_cert_pem):
 
 def bind(server, creds, low, high):
     """Adds the first free 127.0.0.1 port of [low, high] to server and
-    returns it."""
-    if low == 0 and high == 0:
-        candidates = [0]
-    else:
-        candidates = range(max(low, 1), high + 1)
-    for port in candidates:
+    returns it. Port 0, like go-plugin's, lets the system pick one."""
+    for port in range(low, high + 1):
         try:
             bound = server.add_secure_port(f"127.0.0.1:{port}", creds)
         except RuntimeError:
@@ -306,13 +302,15 @@ class Stdio(grpc_stdio_pb2_grpc.GRPCStdioServicer):
         self._stopping = stopping
         self._queue = queue.Queue(maxsize=STDIO_BACKLOG)
         self._taken = threading.Lock()
+        self._dropped_lock = threading.Lock()
         self.dropped = 0
 
     def write(self, data):
         try:
             self._queue.put_nowait(data)
         except queue.Full:
-            self.dropped += 1
+            with self._dropped_lock:
+                self.dropped += 1
 
     def close(self):
         """Ends the stream now rather than at its next poll, so that the
@@ -320,7 +318,7 @@ class Stdio(grpc_stdio_pb2_grpc.GRPCStdioServicer):
         try:
             self._queue.put_nowait(None)
         except queue.Full:
-            pass  # the stream sees the stopping event at its next item
+            pass  # the stream drains the queue, then sees the stopping event
 
     def StreamStdio(self, request, context):
         # go-plugin: "This RPC endpoint must only be called ONCE."
