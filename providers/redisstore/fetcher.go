@@ -235,7 +235,7 @@ func (f *Fetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 				return nil, err
 			}
 			if unlock != nil {
-				return f.refresh(ctx, unlock)
+				return f.refresh(ctx, unlock, pr.tok)
 			}
 			pr.leaseTTL = pttl // taken meanwhile
 		}
@@ -252,7 +252,8 @@ func (f *Fetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // refresh runs the RefreshFetcher under the lease, which unlock releases.
-func (f *Fetcher) refresh(ctx context.Context, unlock func()) (*oauth2.Token, error) {
+// base is the record read before the lease was taken.
+func (f *Fetcher) refresh(ctx context.Context, unlock func(), base *oauth2.Token) (*oauth2.Token, error) {
 	tok, err := f.rf.Fetch(ctx)
 	unlock()
 	if err != nil && tok == nil {
@@ -263,7 +264,18 @@ func (f *Fetcher) refresh(ctx context.Context, unlock func()) (*oauth2.Token, er
 	}
 	f.mu.Lock()
 	f.last, f.known = tok, tok
+	if err != nil && base != nil {
+		// Refreshed but not stored (Redis went away after the token
+		// endpoint answered, or the lease was lost): the endpoint may
+		// already have revoked the stored refresh token, so store the new
+		// pair as soon as Redis takes it, before other workers spend the
+		// old one.
+		f.dirty, f.dirtyBase = tok, base
+	}
 	f.mu.Unlock()
+	if err != nil && base != nil {
+		f.startWriteBack()
+	}
 	return tok, err
 }
 

@@ -116,3 +116,69 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("issued %d, requests %d, reuse %d; want 2 clean refreshes", got, reqs, reuse)
 	}
 }
+
+// TestRedisLostBetweenRefreshAndSave stops Redis while the token endpoint
+// holds the lease holder's refresh: the endpoint rotates the refresh token,
+// the save fails, and the worker stores the new pair as soon as Redis is
+// back, so that no other worker spends the revoked one.
+func TestRedisLostBetweenRefreshAndSave(t *testing.T) {
+	const lifetime = time.Hour
+	e := newFleetEnv(t, lifetime)
+	e.seed(t, 1, true)
+	account := accountName(0)
+	hold := make(chan struct{})
+	taken := make(chan struct{}, 1)
+	e.oauth.InjectFault(sasltest.OAuthFault{Kind: sasltest.FaultSlow, Grant: sasltest.GrantRefreshToken, Hold: hold, Taken: taken})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	a := e.fleetSource(t, account, FailClosed)
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := a.Token(ctx)
+		done <- result{tok, err}
+	}()
+	select {
+	case <-taken:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no refresh request")
+	}
+	e.redis.stop(t)
+	close(hold)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("the refreshed token was not handed out: %v", r.err)
+	}
+	e.redis.restart(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := e.store.Load(ctx, account)
+		if err == nil && st.AccessToken == r.tok.AccessToken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pair refreshed before the outage was not stored: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := e.fleetSource(t, account, FailClosed)
+	if tb, err := b.Token(ctx); err != nil || tb.AccessToken != r.tok.AccessToken {
+		t.Fatalf("another worker did not adopt the stored pair: %v", err)
+	}
+	e.offset.Store(int64(lifetime + time.Minute))
+	tb, err := b.Token(ctx)
+	if err != nil {
+		t.Fatalf("next refresh: %v", err)
+	}
+	ta, err := a.Token(ctx)
+	if err != nil || ta.AccessToken != tb.AccessToken {
+		t.Fatalf("workers disagree: %v", err)
+	}
+	if got, reuse := e.oauth.Issued(sasltest.GrantRefreshToken), e.oauth.ReuseDetected(); got != 2 || reuse != 0 {
+		t.Fatalf("issued %d, reuse %d; want 2 clean refreshes", got, reuse)
+	}
+}
