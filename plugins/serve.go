@@ -58,7 +58,8 @@ type ServeConfig struct {
 	// means DefaultConversationTimeout.
 	ConversationTimeout time.Duration
 	// MaxConversations bounds the conversations held at once; zero means
-	// DefaultMaxConversations. A start beyond it fails.
+	// DefaultMaxConversations. A start beyond it makes the plugin forget
+	// the conversation idle the longest.
 	MaxConversations int
 
 	// Logger receives the plugin's own messages. Nil means NewLogger(nil),
@@ -278,18 +279,31 @@ func (s *server) mechanism(name string) (*sasl.Mechanism, error) {
 }
 
 // add stores a new conversation and returns its id.
-func (s *server) add(c *conversation) (string, error) {
+func (s *server) add(c *conversation) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	id := hex.EncodeToString(b[:])
 	s.convMu.Lock()
-	defer s.convMu.Unlock()
+	var evicted *conversation
 	if len(s.convs) >= s.cfg.MaxConversations {
-		return "", status.Error(codes.ResourceExhausted, "plugins: too many conversations")
+		// Full: forget the conversation idle the longest. A host ends a
+		// client conversation only when its client is collected, so
+		// finished ones linger until then.
+		var oldest string
+		for k, v := range s.convs {
+			if evicted == nil || v.last.Before(evicted.last) {
+				oldest, evicted = k, v
+			}
+		}
+		delete(s.convs, oldest)
 	}
 	c.last = time.Now()
 	s.convs[id] = c
-	return id, nil
+	s.convMu.Unlock()
+	if evicted != nil && evicted.cancel != nil {
+		evicted.cancel()
+	}
+	return id
 }
 
 // get returns a conversation and marks it used.
@@ -364,10 +378,7 @@ func (s *server) ClientStart(_ context.Context, req *pb.ClientStartRequest) (*pb
 	if err != nil {
 		return nil, statusError(err)
 	}
-	id, err := s.add(&conversation{client: c, mech: m.Name})
-	if err != nil {
-		return nil, err
-	}
+	id := s.add(&conversation{client: c, mech: m.Name})
 	return &pb.ClientStartResponse{ConversationId: id, Mechanism: mech, InitialResponse: ir, HasInitialResponse: ir != nil}, nil
 }
 
@@ -419,11 +430,7 @@ func (s *server) ServerStart(_ context.Context, req *pb.ServerStartRequest) (*pb
 		cancel()
 		return nil, statusError(err)
 	}
-	id, err := s.add(&conversation{server: srv, mech: m.Name, cancel: cancel})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
+	id := s.add(&conversation{server: srv, mech: m.Name, cancel: cancel})
 	return &pb.ServerStartResponse{ConversationId: id}, nil
 }
 
