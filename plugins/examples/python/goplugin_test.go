@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -27,6 +28,8 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -264,9 +267,9 @@ func TestRefusesWhenRunByHand(t *testing.T) {
 	}
 }
 
-// hostCertificate returns a certificate like the one go-plugin's host
-// passes in PLUGIN_CLIENT_CERT, in PEM.
-func hostCertificate(t *testing.T) []byte {
+// hostCertificate returns a one-time certificate like the one go-plugin's
+// host makes for AutoMTLS, in PEM, and as a tls.Certificate with its key.
+func hostCertificate(t *testing.T) ([]byte, tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -287,7 +290,135 @@ func hostCertificate(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// handshake is the plugin's handshake line, checked as go-plugin reads it.
+type handshake struct {
+	addr string
+	cert *x509.Certificate
+}
+
+// readHandshake reads and checks the handshake line:
+// CORE-PROTOCOL-VERSION|APP-PROTOCOL-VERSION|NETWORK|ADDRESS|PROTOCOL|CERT.
+func readHandshake(t *testing.T, line string) handshake {
+	t.Helper()
+	parts := strings.Split(line, "|")
+	if len(parts) != 6 || parts[0] != "1" || parts[1] != strconv.Itoa(plugins.ProtocolVersion) || parts[2] != "tcp" || parts[4] != "grpc" {
+		t.Fatalf("handshake line %q", line)
+	}
+	if host, _, err := net.SplitHostPort(parts[3]); err != nil || host != "127.0.0.1" {
+		t.Errorf("address %q (%v), want one on 127.0.0.1", parts[3], err)
+	}
+	// go-plugin decodes the certificate with base64.RawStdEncoding.
+	der, err := base64.RawStdEncoding.Strict().DecodeString(parts[5])
+	if err != nil {
+		t.Fatalf("certificate field: %v", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	// As go-plugin's host checks it: trusted as its own root, for
+	// "localhost", as a server.
+	if _, err := cert.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("the plugin's certificate: %v", err)
+	}
+	return handshake{addr: parts[3], cert: cert}
+}
+
+// healthCheck asks the plugin at h for the health of service "plugin",
+// over TLS with the client certificate client.
+func healthCheck(ctx context.Context, h handshake, client tls.Certificate) error {
+	pool := x509.NewCertPool()
+	pool.AddCert(h.cert)
+	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{client}, RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "plugin"})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health %v", resp.GetStatus())
+	}
+	return nil
+}
+
+// TestSignalsAndCertificates starts the plugin as go-plugin would, with a
+// certificate the test holds the key of: the plugin answers that
+// certificate and no other; it ignores SIGINT (a Ctrl-C reaches the whole
+// terminal's process group, and the host decides) and exits cleanly on
+// SIGTERM.
+func TestSignalsAndCertificates(t *testing.T) {
+	requirePython(t)
+	hostPEM, hostCert := hostCertificate(t)
+	_, strangerCert := hostCertificate(t)
+	cmd := exec.Command(scriptPath(t), filepath.Join(t.TempDir(), "tokens.json"))
+	cmd.Env = append(withoutEnv("PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT"),
+		plugins.MagicCookieKey+"="+plugins.MagicCookieValue,
+		"PLUGIN_CLIENT_CERT="+string(hostPEM),
+	)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("no handshake line; stderr:\n%s", stderr.String())
+	}
+	h := readHandshake(t, lines.Text())
+	go func() {
+		for lines.Scan() {
+			t.Errorf("more on standard output after the handshake: %q", lines.Text())
+		}
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+
+	if err := healthCheck(ctx, h, hostCert); err != nil {
+		t.Fatalf("with the host's certificate: %v", err)
+	}
+	if err := healthCheck(ctx, h, strangerCert); status.Code(err) != codes.Unavailable {
+		t.Errorf("with another certificate: %v, want the TLS handshake refused", err)
+	}
+
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := healthCheck(ctx, h, hostCert); err != nil {
+		t.Fatalf("after SIGINT: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0; stderr:\n%s", err, stderr.String())
+		}
+		exited <- err
+	case <-ctx.Done():
+		t.Fatal("the plugin did not exit on SIGTERM")
+	}
 }
 
 // TestHandshakeAndHostDeath starts the plugin from a shell that stands in
@@ -300,10 +431,11 @@ func TestHandshakeAndHostDeath(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("needs /proc to see an orphaned process exit")
 	}
+	hostPEM, _ := hostCertificate(t)
 	sh := exec.Command("/bin/sh", "-c", `"$0" "$1" & echo "$!"; wait`, scriptPath(t), filepath.Join(t.TempDir(), "tokens.json"))
 	sh.Env = append(withoutEnv("PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT"),
 		plugins.MagicCookieKey+"="+plugins.MagicCookieValue,
-		"PLUGIN_CLIENT_CERT="+string(hostCertificate(t)),
+		"PLUGIN_CLIENT_CERT="+string(hostPEM),
 	)
 	// A file, not a pipe, for standard error: the orphaned plugin keeps
 	// it open, and Wait would wait for the plugin to close a pipe.
@@ -339,30 +471,7 @@ func TestHandshakeAndHostDeath(t *testing.T) {
 		t.Fatalf("no handshake line; plugin stderr:\n%s", stderr())
 	}
 
-	// CORE-PROTOCOL-VERSION|APP-PROTOCOL-VERSION|NETWORK|ADDRESS|PROTOCOL|CERT
-	parts := strings.Split(lines.Text(), "|")
-	if len(parts) != 6 || parts[0] != "1" || parts[1] != strconv.Itoa(plugins.ProtocolVersion) || parts[2] != "tcp" || parts[4] != "grpc" {
-		t.Fatalf("handshake line %q", lines.Text())
-	}
-	if host, _, err := net.SplitHostPort(parts[3]); err != nil || host != "127.0.0.1" {
-		t.Errorf("address %q (%v), want one on 127.0.0.1", parts[3], err)
-	}
-	// go-plugin decodes the certificate with base64.RawStdEncoding.
-	der, err := base64.RawStdEncoding.Strict().DecodeString(parts[5])
-	if err != nil {
-		t.Fatalf("certificate field: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	// As go-plugin's host checks it: trusted as its own root, for
-	// "localhost", as a server.
-	if _, err := cert.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		t.Errorf("the plugin's certificate: %v", err)
-	}
+	readHandshake(t, lines.Text())
 
 	if err := sh.Process.Kill(); err != nil {
 		t.Fatal(err)
