@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,14 +21,17 @@ import (
 // httpTimeout bounds one request to a token endpoint.
 const httpTimeout = 60 * time.Second
 
-// rootCAs returns the system's trusted roots plus the account's ca_file.
+// rootCAs returns the system's trusted roots plus the account's ca_file,
+// or nil for the system's roots alone, which crypto/tls then loads only if
+// a handshake happens (a token command that finds a valid stored token
+// makes none, and parsing the system's bundle costs milliseconds).
 func (a *account) rootCAs() (*x509.CertPool, error) {
+	if a.caFile == "" {
+		return nil, nil
+	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
-	}
-	if a.caFile == "" {
-		return pool, nil
 	}
 	pem, err := os.ReadFile(a.caFile)
 	if err != nil {
@@ -40,15 +44,45 @@ func (a *account) rootCAs() (*x509.CertPool, error) {
 }
 
 // httpClient returns the client for the account's token endpoints,
-// trusting ca_file too.
+// trusting ca_file too. The CA pool is built at the first request: a token
+// command that finds a valid stored token sends none.
 func (a *account) httpClient() (*http.Client, error) {
+	if a.caFile != "" {
+		if _, err := os.Stat(a.caFile); err != nil {
+			return nil, fmt.Errorf("account %s: ca_file: %w", a.name, err)
+		}
+	}
+	return &http.Client{Transport: &lazyTransport{build: a.transport}, Timeout: httpTimeout}, nil
+}
+
+// transport returns the HTTP transport trusting the account's roots.
+func (a *account) transport() (http.RoundTripper, error) {
 	roots, err := a.rootCAs()
 	if err != nil {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr, Timeout: httpTimeout}, nil
+	return tr, nil
+}
+
+// lazyTransport builds its transport at the first request.
+type lazyTransport struct {
+	build func() (http.RoundTripper, error)
+	once  sync.Once
+	rt    http.RoundTripper
+	err   error
+}
+
+func (l *lazyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.once.Do(func() { l.rt, l.err = l.build() })
+	if l.err != nil {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, l.err
+	}
+	return l.rt.RoundTrip(r)
 }
 
 // effectiveScopes returns the configured scopes or the provider's default.

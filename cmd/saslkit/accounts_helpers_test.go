@@ -35,7 +35,7 @@ const secretEnv = "SASLKIT_TEST_CLIENT_SECRET"
 // token directory and an accounts file pointing at them, for running the
 // program as a subprocess.
 type cliEnv struct {
-	t        *testing.T
+	t        testing.TB
 	ms       *sasltest.MailServer
 	oauth    *sasltest.OAuthServer
 	dir      string
@@ -50,7 +50,7 @@ type cliEnv struct {
 
 // newCLIEnv starts a mail server with opts (nil: the gmail profile) and
 // writes an accounts file with one oauth2 account, "test", for testUser.
-func newCLIEnv(t *testing.T, opts *sasltest.MailOptions) *cliEnv {
+func newCLIEnv(t testing.TB, opts *sasltest.MailOptions) *cliEnv {
 	t.Helper()
 	if opts == nil {
 		opts = &sasltest.MailOptions{}

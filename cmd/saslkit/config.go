@@ -6,7 +6,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -371,9 +370,39 @@ var literalSecretKeys = map[string]string{
 	"app_password":  "password_env or password_cmd",
 }
 
-var accountNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
+// validAccountName: 1 to 64 letters, digits and . _ @ + -, starting with a
+// letter or digit.
+func validAccountName(s string) bool {
+	return validWord(s, 64, "", "._@+-")
+}
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+// validEnvName: a portable environment variable name, at most 128 bytes.
+func validEnvName(s string) bool {
+	return validWord(s, 128, "_", "_")
+}
+
+// validWord reports whether s is 1 to max ASCII letters and digits, plus
+// firstExtra allowed as its first byte and extra after it; a digit may
+// start it only when firstExtra is empty.
+func validWord(s string, max int, firstExtra, extra string) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		digit := '0' <= c && c <= '9'
+		switch {
+		case letter:
+		case digit && (i > 0 || firstExtra == ""):
+		case i == 0 && strings.IndexByte(firstExtra, c) >= 0:
+		case i > 0 && strings.IndexByte(extra, c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // accountFields are the keys of an account table, with their decoders.
 var accountFields = map[string]func(p *configParser, a *account, prim toml.Primitive, key string){
@@ -444,7 +473,7 @@ func (p *configParser) account(name string, prim toml.Primitive) *account {
 		key = "accounts." + fmt.Sprintf("%q", name)
 	}
 	a := &account{name: name, line: p.lineOf(prim)}
-	if !accountNameRE.MatchString(name) {
+	if !validAccountName(name) {
 		p.errAt(prim, key, "an account name is 1 to 64 letters, digits and . _ @ + - (starting with a letter or digit)")
 		return nil
 	}
@@ -557,7 +586,7 @@ func (p *configParser) env(prim toml.Primitive, key string, dst *secretRef) {
 	if !p.decode(prim, key, &s, "a string (the name of an environment variable)") {
 		return
 	}
-	if !envNameRE.MatchString(s) {
+	if !validEnvName(s) {
 		p.errAt(prim, key, "must name an environment variable (letters, digits and _); the secret itself goes in the variable, not here")
 		return
 	}
@@ -748,7 +777,19 @@ func (a *account) check() string {
 	return ""
 }
 
-var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+// isSHA256Hex reports whether s is 64 hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
 
 // pluginSpec parses the table of plugin name.
 func (p *configParser) pluginSpec(name string, prim toml.Primitive) *pluginSpec {
@@ -767,7 +808,7 @@ func (p *configParser) pluginSpec(name string, prim toml.Primitive) *pluginSpec 
 		case "sha256":
 			var s string
 			if p.decode(fp, fkey, &s, "a string (64 hex digits, as sha256sum prints)") {
-				if !sha256RE.MatchString(s) {
+				if !isSHA256Hex(s) {
 					p.errAt(fp, fkey, "must be the file's SHA-256 in hex, 64 digits (sha256sum prints it)")
 					continue
 				}

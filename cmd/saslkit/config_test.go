@@ -211,3 +211,70 @@ func TestServerURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPickAccount: check's choice of account from a URL.
+func TestPickAccount(t *testing.T) {
+	cfg, err := parseConfig("/a.toml", []byte(`
+[accounts.a]
+user = "alice@example.com"
+provider = "google"
+client_id = "x"
+imap = "imaps://imap.example.com"
+[accounts.a2]
+user = "alice@example.com"
+provider = "google"
+client_id = "x"
+imap = "imaps://imap.other.example"
+[accounts.b]
+user = "bob@example.com"
+provider = "google"
+client_id = "x"
+imap = "imaps://imap.other.example"
+[accounts.c]
+user = "carol@example.com"
+provider = "google"
+client_id = "x"
+smtp = "smtps://smtp.only.example"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"imaps://alice%40example.com@imap.example.com":   "a",
+		"imaps://alice%40example.com@imap.other.example": "a2",
+		"imaps://bob%40example.com@imap.example.com":     "b", // the only bob, whatever the host
+		"smtps://smtp.only.example":                      "c", // the only account on the host
+		"imaps://alice%40example.com@nowhere.example":    "error: several accounts match",
+		"imaps://imap.other.example":                     "error: several accounts use imap.other.example: a2, b",
+		"imaps://dave%40example.com@imap.example.com":    "error: no account of /a.toml matches",
+		"imaps://mail.unknown.example":                   "error: no account",
+	} {
+		u, err := parseServerURL(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := pickAccount(cfg, u)
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else {
+			got = a.name
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	for s, want := range map[string]bool{"a": true, "gmail": true, "work.alice@x+y-z_": true, "9lives": true, "": false, ".x": false, "a b": false, "é": false, strings.Repeat("a", 64): true, strings.Repeat("a", 65): false} {
+		if validAccountName(s) != want {
+			t.Errorf("account name %q: %v", s, !want)
+		}
+	}
+	for s, want := range map[string]bool{"X": true, "_X1": true, "GMAIL_SECRET": true, "1X": false, "": false, "A-B": false, "GOCSPX secret": false, strings.Repeat("A", 129): false} {
+		if validEnvName(s) != want {
+			t.Errorf("env name %q: %v", s, !want)
+		}
+	}
+}
