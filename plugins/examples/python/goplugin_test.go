@@ -167,6 +167,8 @@ func TestGoPluginProtocol(t *testing.T) {
 			"expiry without zone": `{"` + alice + `": {"access_token": "` + first + `", "expiry": "2030-01-01T00:00:00"}}`,
 			"scopes not strings":  `{"` + alice + `": {"access_token": "` + first + `", "scopes": [1]}}`,
 			"not UTF-8":           "{\"" + alice + "\": {\"access_token\": \"\xff\xfe\"}}",
+			"nested too deeply":   strings.Repeat("[", 100000),
+			"expiry not RFC 3339": `{"` + alice + `": {"access_token": "` + first + `", "expiry": "2030-01-01 00:00:00Z"}}`,
 		}
 		for name, content := range files {
 			writeRaw(t, tokens, []byte(content))
@@ -179,11 +181,18 @@ func TestGoPluginProtocol(t *testing.T) {
 				t.Errorf("%s: the error quotes the file: %v", name, e.GetMessage())
 			}
 		}
+		// Before 1970 is long expired, not "unknown" (0 on the wire).
+		writeRaw(t, tokens, []byte(`{"`+alice+`": {"access_token": "ya29.token-of-1969", "expiry": "1969-12-31T23:59:59Z"}}`))
+		_, err := ts.Token(ctx, &pb.TokenRequest{Account: alice})
+		if _, e := errorDetail(t, err); e.GetKind() != pb.Error_KIND_TOKEN_EXPIRED {
+			t.Errorf("a token that expired in 1969: %v", e)
+		}
+
 		writeTokens(t, tokens, map[string]fileToken{alice: {AccessToken: first}})
 		if err := os.Chmod(tokens, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ts.Token(ctx, &pb.TokenRequest{Account: alice})
+		_, err = ts.Token(ctx, &pb.TokenRequest{Account: alice})
 		if _, e := errorDetail(t, err); e.GetKind() != pb.Error_KIND_NO_TOKEN || !strings.Contains(e.GetMessage(), "chmod 600") {
 			t.Errorf("a file others can read: %v", e)
 		}

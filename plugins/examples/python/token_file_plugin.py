@@ -52,6 +52,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import stat
 import sys
 import threading
@@ -144,23 +145,29 @@ def usable_token(token):
     return 0 < len(token) <= 8192 and all(0x21 <= ord(c) <= 0x7E for c in token)
 
 
+# RFC3339 is the grammar of "expiry": what Go's time.Time writes and reads.
+# (datetime.fromisoformat alone takes many more ISO 8601 forms.)
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
+
+
 def parse_expiry(value, where):
     """Returns the expiry in Unix milliseconds from an RFC 3339 string, or 0
-    for an absent or zero time."""
+    for an absent or zero time (unknown). An expiry before 1970 is 1: long
+    past, where 0 or less would read as unknown on the wire."""
     if value is None:
         return 0
     if not isinstance(value, str):
         raise ValueError(f"{where}: expiry is not a string")
+    if not RFC3339.fullmatch(value):
+        raise ValueError(f"{where}: expiry is not an RFC 3339 time")
     try:
         when = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{where}: expiry is not an RFC 3339 time") from None
-    if when.tzinfo is None:
-        raise ValueError(f"{where}: expiry has no time zone")
     if when.year <= 1:
         # Go's zero time.Time, which x/oauth2 writes for "unknown".
         return 0
-    return int(when.timestamp() * 1000)
+    return max(int(when.timestamp() * 1000), 1)
 
 
 def parse_file(data, path):
@@ -173,6 +180,8 @@ def parse_file(data, path):
     except json.JSONDecodeError as e:
         # e.msg describes the fault without quoting the input.
         raise ValueError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{path} is not a JSON object of tokens")
     entries = {}
@@ -306,14 +315,16 @@ class TokenSourceService(saslkit_pb2_grpc.TokenSourceServicer):
         self._log = logger
 
     def Token(self, request, context):
-        if not request.account:
-            TokenError(grpc.StatusCode.INVALID_ARGUMENT, Kind.KIND_INVALID, "no account given").abort(context)
-        now = int(datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000)
         try:
+            if not request.account:
+                raise TokenError(grpc.StatusCode.INVALID_ARGUMENT, Kind.KIND_INVALID, "no account given")
+            now = int(datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000)
             entry = self._tokens.token(request.account, list(request.scopes), now)
         except TokenError as e:
             self._log.debug("token refused", extra={"kv": {"account": request.account, "error": e.message}})
             e.abort(context)
+        except Exception as e:
+            self._fail(context, "Token", request.account, e)
         return saslkit_pb2.TokenResponse(
             access_token=entry.access_token,
             token_type=entry.token_type,
@@ -322,11 +333,23 @@ class TokenSourceService(saslkit_pb2_grpc.TokenSourceServicer):
         )
 
     def Invalidate(self, request, context):
-        if not request.account or not request.access_token:
-            TokenError(grpc.StatusCode.INVALID_ARGUMENT, Kind.KIND_INVALID, "no account or token given").abort(context)
-        self._tokens.invalidate(request.account, request.access_token)
+        try:
+            if not request.account or not request.access_token:
+                raise TokenError(grpc.StatusCode.INVALID_ARGUMENT, Kind.KIND_INVALID, "no account or token given")
+            self._tokens.invalidate(request.account, request.access_token)
+        except TokenError as e:
+            e.abort(context)
+        except Exception as e:
+            self._fail(context, "Invalidate", request.account, e)
         self._log.info("token invalidated", extra={"kv": {"account": request.account}})
         return saslkit_pb2.InvalidateResponse()
+
+    def _fail(self, context, call, account, e):
+        """Ends a call that failed with a bug: a typed error naming the
+        exception's type only, since its text may hold what it was working
+        on (a token, the file)."""
+        self._log.error(f"{call} failed", extra={"kv": {"account": account, "error": type(e).__name__}})
+        TokenError(grpc.StatusCode.INTERNAL, Kind.KIND_UNSPECIFIED, f"internal error ({type(e).__name__})").abort(context)
 
 
 def main(argv):
