@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -487,4 +488,82 @@ func TestHandshakeAndHostDeath(t *testing.T) {
 	}
 	_ = sh.Wait()
 	waitGone(t, pid, "its parent was killed")
+}
+
+// TestStartupRefusals starts the plugin with a bad environment: each time
+// it exits 1 before the handshake, with an hclog line that says why.
+func TestStartupRefusals(t *testing.T) {
+	requirePython(t)
+	hostPEM, _ := hostCertificate(t)
+	cookie := plugins.MagicCookieKey + "=" + plugins.MagicCookieValue
+	cases := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no AutoMTLS", []string{cookie}, "PLUGIN_CLIENT_CERT is not set"},
+		{"not a certificate", []string{cookie, "PLUGIN_CLIENT_CERT=-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, "PLUGIN_CLIENT_CERT holds no PEM certificate"},
+		{"port not a number", []string{cookie, "PLUGIN_CLIENT_CERT=" + string(hostPEM), "PLUGIN_MIN_PORT=ten"}, "PLUGIN_MIN_PORT is not a number"},
+		{"ports reversed", []string{cookie, "PLUGIN_CLIENT_CERT=" + string(hostPEM), "PLUGIN_MIN_PORT=20000", "PLUGIN_MAX_PORT=10000"}, "greater than PLUGIN_MAX_PORT"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(scriptPath(t), filepath.Join(t.TempDir(), "tokens.json"))
+			cmd.Env = append(withoutEnv(plugins.MagicCookieKey, "PLUGIN_CLIENT_CERT", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT"), c.env...)
+			var stdout, stderr lockedBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("%v, want exit status 1; stderr:\n%s", err, stderr.String())
+			}
+			if stdout.String() != "" {
+				t.Errorf("standard output %q, want no handshake", stdout.String())
+			}
+			var line struct {
+				Level   string `json:"@level"`
+				Message string `json:"@message"`
+			}
+			if err := json.Unmarshal([]byte(stderr.String()), &line); err != nil || line.Level != "error" || !strings.Contains(line.Message, c.want) {
+				t.Errorf("stderr %q (%v), want an hclog error line with %q", stderr.String(), err, c.want)
+			}
+		})
+	}
+}
+
+// TestPortRange gives the plugin a range of one port, as go-plugin's
+// PLUGIN_MIN_PORT and PLUGIN_MAX_PORT may: it listens there.
+func TestPortRange(t *testing.T) {
+	requirePython(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	hostPEM, _ := hostCertificate(t)
+	cmd := exec.Command(scriptPath(t), filepath.Join(t.TempDir(), "tokens.json"))
+	cmd.Env = append(withoutEnv("PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT"),
+		plugins.MagicCookieKey+"="+plugins.MagicCookieValue,
+		"PLUGIN_CLIENT_CERT="+string(hostPEM),
+		"PLUGIN_MIN_PORT="+port, "PLUGIN_MAX_PORT="+port,
+	)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() {
+		t.Fatal("no handshake line")
+	}
+	if h := readHandshake(t, lines.Text()); h.addr != "127.0.0.1:"+port {
+		t.Errorf("listening on %s, want port %s", h.addr, port)
+	}
 }
