@@ -248,7 +248,7 @@ func (a *account) tokenSource(ctx context.Context, cfg *config, stderr io.Writer
 	if err != nil {
 		return nil, func() {}, err
 	}
-	return providers.NewCache(f, &providers.CacheOptions{Name: a.name, Retry: cliRetry()}), func() {}, nil
+	return providers.NewCache(f, &providers.CacheOptions{Name: a.name, Retry: cliRetry(), OnError: persistWarning(stderr, a.name)}), func() {}, nil
 }
 
 // credentials returns what the account authenticates with: a token source
@@ -271,4 +271,32 @@ func (a *account) credentials(ctx context.Context, cfg *config, stderr io.Writer
 		creds.Password = pw
 	}
 	return creds, done, nil
+}
+
+// persistWarning returns a Cache's OnError: a refreshed token that could
+// not be saved still works, but the next run may find its refresh token
+// spent, so the user is told. Other errors reach the caller anyway.
+func persistWarning(stderr io.Writer, account string) func(error) {
+	w := &syncWriter{w: stderr}
+	return func(err error) {
+		if errors.Is(err, providers.ErrPersistFailed) {
+			fmt.Fprintf(w, "%s: warning: account %s: %v\n", progName, account, err)
+		}
+	}
+}
+
+// syncWriter serialises writes to w, for messages written from a token
+// cache's refresh goroutine.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return len(p), nil
+	}
+	return s.w.Write(p)
 }

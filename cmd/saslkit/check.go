@@ -423,7 +423,8 @@ func chosenReason(n *sasl.Negotiated) string {
 	return why + ")"
 }
 
-// connErr prefers the context's error when it ended the dial.
+// dialTimeoutErr marks an error as a timeout when the context's deadline
+// ended the connection.
 func dialTimeoutErr(ctx context.Context, err error) error {
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)

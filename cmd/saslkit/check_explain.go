@@ -63,10 +63,13 @@ func explain(a *account, r *checkResult, err error) (code int, kind, stage, text
 		cve *tls.CertificateVerificationError
 		se  *secretError
 		ce  *configError
+		pe  *pluginError
 	)
 	switch {
 	case errors.As(err, &se), errors.As(err, &ce):
 		return exitConfig, failConfig, "credentials", "The account's settings could not be used; fix them in the accounts file."
+	case errors.As(err, &pe):
+		return exitConfig, failConfig, "credentials", "The account's plugin could not be started: check its path and sha256 (or the plugin directory's SHA256SUMS) in the accounts file."
 	case errors.Is(err, providers.ErrNotFound):
 		return exitAuth, failAuthorize, "token", fmt.Sprintf("No refresh token is stored for account %s yet: run 'saslkit authorize %s' once.", a.name, a.name)
 	case errors.Is(err, providers.ErrReauthRequired):

@@ -12,7 +12,11 @@ func printCheck(st *stdio, r *checkResult, verbose bool) {
 	label := func(s string) string { return st.style(styleDim, fmt.Sprintf("  %-12s", s)) }
 	fmt.Fprintf(w, "%s %s as %s (account %s)\n", st.style(styleBold, "Checking"), r.URL, r.User, r.Account)
 	if r.StartTLS {
-		fmt.Fprintf(w, "%s%s, upgraded with %s\n", label("connection"), r.Address, map[string]string{"POP3": "STLS"}[r.Protocol]+map[bool]string{true: "STARTTLS"}[r.Protocol != "POP3"])
+		upgrade := "STARTTLS"
+		if r.Protocol == "POP3" {
+			upgrade = "STLS"
+		}
+		fmt.Fprintf(w, "%s%s, upgraded with %s\n", label("connection"), r.Address, upgrade)
 	} else {
 		fmt.Fprintf(w, "%s%s, TLS from the first byte\n", label("connection"), r.Address)
 	}

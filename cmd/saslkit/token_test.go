@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/saslkit/saslkit/providers"
 )
 
 // TestTokenValidAndExpired: a stored token still valid is printed as it
@@ -96,5 +102,29 @@ password_env = "NOPE_NOT_SET"
 	code, _, errOut = e.run("token", "test", "--config", e.dir+"/missing.toml")
 	if code != exitConfig || !strings.Contains(errOut, "no accounts file at "+e.dir+"/missing.toml") {
 		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestPersistWarning: a refreshed token that could not be saved is
+// reported on standard error; other refresh errors are not (they reach
+// the caller).
+func TestPersistWarning(t *testing.T) {
+	var b bytes.Buffer
+	warn := persistWarning(&b, "work")
+	warn(&providers.PersistError{Account: "work", Err: os.ErrPermission})
+	warn(providers.ErrReauthRequired)
+	if got := b.String(); !strings.HasPrefix(got, "saslkit: warning: account work: ") || !strings.Contains(got, "permission denied") || strings.Count(got, "\n") != 1 {
+		t.Errorf("warning %q", got)
+	}
+}
+
+func TestOpenBrowserWithoutDesktop(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "windows" {
+		t.Skip("a desktop is assumed there")
+	}
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	if err := openBrowser("http://127.0.0.1:1/"); !errors.Is(err, errNoBrowser) {
+		t.Errorf("openBrowser without a desktop: %v", err)
 	}
 }
