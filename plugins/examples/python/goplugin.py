@@ -340,19 +340,28 @@ class Stdio(grpc_stdio_pb2_grpc.GRPCStdioServicer):
 class StdoutToHost:
     """A text stream that replaces sys.stdout after the handshake: a stray
     print() can no longer reach the host's handshake reader, and goes to the
-    host through GRPCStdio instead."""
+    host through GRPCStdio instead, a line at a time."""
 
     def __init__(self, stdio):
         self._stdio = stdio
+        self._lock = threading.Lock()
+        self._pending = ""
         self.encoding = "utf-8"
 
     def write(self, text):
-        if text:
-            self._stdio.write(text.encode("utf-8", "replace"))
+        with self._lock:
+            self._pending += text
+            end = self._pending.rfind("\n") + 1
+            if end:
+                self._stdio.write(self._pending[:end].encode("utf-8", "replace"))
+                self._pending = self._pending[end:]
         return len(text)
 
     def flush(self):
-        pass
+        with self._lock:
+            if self._pending:
+                self._stdio.write(self._pending.encode("utf-8", "replace"))
+                self._pending = ""
 
     def isatty(self):
         return False
@@ -430,6 +439,7 @@ def serve(handshake, register, logger=None, environ=None):
         if os.getppid() != parent:
             stop("the host process went away")
     logger.debug(f"plugin stopping: {reason[0]}")
+    sys.stdout.flush()
     stdio.close()
     server.stop(SHUTDOWN_GRACE_SECONDS).wait()
     if stdio.dropped:

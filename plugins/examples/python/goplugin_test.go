@@ -567,3 +567,63 @@ func TestPortRange(t *testing.T) {
 		t.Errorf("listening on %s, want port %s", h.addr, port)
 	}
 }
+
+// TestStdoutReachesHost runs testdata/print_plugin.py, whose Info prints a
+// line after the handshake: go-plugin's client receives it through
+// GRPCStdio, in its SyncStdout.
+func TestStdoutReachesHost(t *testing.T) {
+	requirePython(t)
+	path, err := filepath.Abs("testdata/print_plugin.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced := make(chan string, 1)
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig: goplugin.HandshakeConfig{
+			ProtocolVersion:  plugins.ProtocolVersion,
+			MagicCookieKey:   plugins.MagicCookieKey,
+			MagicCookieValue: plugins.MagicCookieValue,
+		},
+		Plugins:          goplugin.PluginSet{"saslkit": connPlugin{}},
+		Cmd:              exec.Command(path),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		SyncStdout:       lineWriter(synced),
+		Logger:           hclog.NewNullLogger(),
+		StartTimeout:     waitBound,
+	})
+	defer client.Kill()
+	rpc, err := client.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rpc.Dispense("saslkit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	if _, err := pb.NewPluginClient(raw.(*grpc.ClientConn)).Info(ctx, &pb.InfoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-synced:
+		if got != "Info was called\n" {
+			t.Errorf("SyncStdout got %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the plugin's print() never reached SyncStdout")
+	}
+}
+
+// lineWriter sends what is written to it to ch, once.
+type lineWriter chan string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	select {
+	case w <- string(p):
+	default:
+	}
+	return len(p), nil
+}
