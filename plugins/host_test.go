@@ -164,6 +164,17 @@ func TestCloseLeavesNoProcess(t *testing.T) {
 	}
 }
 
+func TestCloseEndsChildren(t *testing.T) {
+	childFile := filepath.Join(t.TempDir(), "child")
+	p := openTest(t, &Options{Env: []string{"TESTPLUGIN_CHILD=" + childFile}})
+	child := sentinelPID(t, childFile)
+	if !alive(child) {
+		t.Fatalf("child %d not running", child)
+	}
+	p.Close()
+	waitGone(t, child, 5*time.Second)
+}
+
 // stepClient runs the test plugin's TEST-STEP client as user.
 func stepClient(t *testing.T, p *Plugin, user string) (sasl.Client, []byte) {
 	t.Helper()

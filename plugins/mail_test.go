@@ -132,6 +132,18 @@ func TestTokenPluginOverIMAP(t *testing.T) {
 		t.Fatalf("negotiated %s", n.Mechanism.Name)
 	}
 
+	// An invalidation reaches the plugin: tokenfile then refuses the
+	// rejected token until the file holds a new one.
+	src := p.TokenSource("alice@example.test")
+	cached, err := src.Token(bounded(t))
+	if err != nil || cached.AccessToken != tok.AccessToken {
+		t.Fatalf("cached token: %v", err)
+	}
+	src.(sasl.TokenInvalidator).Invalidate(cached)
+	if _, err := src.Token(bounded(t)); !errors.Is(err, providers.ErrNoToken) {
+		t.Fatalf("Token after Invalidate: %v", err)
+	}
+
 	// An account the file does not hold needs a new authorization.
 	_, _, err = imapadapter.DialTLS(bounded(t), ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS), &imapadapter.Options{
 		Registry:    mechanisms.Builtin(),

@@ -7,6 +7,8 @@
 //   - TESTPLUGIN_SENTINEL names a file created at start holding the
 //     process id, so a test can tell whether the program ran at all and
 //     check that the process is gone.
+//   - TESTPLUGIN_CHILD names a file: the plugin starts a child process
+//     (sleep) and writes its pid there.
 //   - TESTPLUGIN_USERS holds "user:password" pairs separated by commas
 //     for the PLAIN and SCRAM-SHA-256 servers.
 //   - TESTPLUGIN_PANIC_ONCE names a file: the first crash request creates
@@ -27,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -46,6 +49,13 @@ var log *slog.Logger
 func main() {
 	if p := os.Getenv("TESTPLUGIN_SENTINEL"); p != "" {
 		_ = os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0o600)
+	}
+	if p := os.Getenv("TESTPLUGIN_CHILD"); p != "" {
+		// A child that outlives nothing: it must end with the plugin.
+		child := exec.Command("sleep", "300")
+		if err := child.Start(); err == nil {
+			_ = os.WriteFile(p, []byte(strconv.Itoa(child.Process.Pid)), 0o600)
+		}
 	}
 	switch os.Getenv("TESTPLUGIN_MODE") {
 	case "stdout":
