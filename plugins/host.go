@@ -113,6 +113,7 @@ type instance struct {
 	stop    chan struct{} // closed when killed: ends the spawning thread
 	once    sync.Once
 	gone    chan struct{} // closed once the process is gone
+	logs    []*logWriter  // flushed once the process is gone
 }
 
 func (o *Options) withDefaults(path string) Options {
@@ -139,7 +140,8 @@ func (o *Options) withDefaults(path string) Options {
 }
 
 // Open starts the plugin at path, checks its protocol version and reads
-// what it serves. The plugin is restarted on demand if it later exits.
+// what it serves. The plugin is restarted on demand if it later exits. The
+// start is bounded by Options.StartTimeout and by ctx's deadline.
 //
 // The file's SHA-256 must equal opts.Checksum (or opts.InsecureSkipChecksum
 // be set): otherwise Open fails with ErrNoChecksum or a *ChecksumError and
@@ -202,6 +204,11 @@ func (p *Plugin) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.mu.Unlock()
+	// Wait for a start in progress: it sees closed and kills its process.
+	p.sem <- struct{}{}
+	<-p.sem
+	p.mu.Lock()
 	inst := p.cur
 	p.cur = nil
 	p.mu.Unlock()
@@ -341,6 +348,9 @@ func (p *Plugin) kill(inst *instance) {
 				<-done
 			}
 			killGroup(inst.pid)
+			for _, w := range inst.logs {
+				w.Close()
+			}
 			close(inst.stop)
 			close(inst.gone)
 		}()
@@ -360,6 +370,10 @@ func (p *Plugin) start(ctx context.Context) (*instance, *pb.InfoResponse, error)
 	execOpened(cmd, f, elf)
 	isolate(cmd)
 
+	startTimeout := p.opts.StartTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		startTimeout = max(min(startTimeout, time.Until(dl)), time.Millisecond)
+	}
 	stderr := &logWriter{log: p.log, secrets: p.secrets, stream: "stderr", level: slog.LevelInfo}
 	syncOut := &logWriter{log: p.log, secrets: p.secrets, stream: "stdout", level: slog.LevelInfo}
 	syncErr := &logWriter{log: p.log, secrets: p.secrets, stream: "stderr", level: slog.LevelInfo}
@@ -370,13 +384,14 @@ func (p *Plugin) start(ctx context.Context) (*instance, *pb.InfoResponse, error)
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
-		StartTimeout:     p.opts.StartTimeout,
+		StartTimeout:     startTimeout,
 		Logger:           &hclogAdapter{log: p.log, secrets: p.secrets},
 		Stderr:           stderr,
 		SyncStdout:       syncOut,
 		SyncStderr:       syncErr,
 	})
-	inst := &instance{client: client, started: time.Now(), stop: make(chan struct{}), gone: make(chan struct{})}
+	inst := &instance{client: client, started: time.Now(), stop: make(chan struct{}), gone: make(chan struct{}),
+		logs: []*logWriter{stderr, syncOut, syncErr}}
 
 	// Start from a goroutine locked to its OS thread, which lives until
 	// the plugin is killed: the parent-death signal is tied to the thread
