@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/saslkit/saslkit/internal/redact"
 	pb "github.com/saslkit/saslkit/plugins/proto"
 	"github.com/saslkit/saslkit/providers"
 )
@@ -114,6 +115,18 @@ type instance struct {
 	once    sync.Once
 	gone    chan struct{} // closed once the process is gone
 	logs    []*logWriter  // flushed once the process is gone
+}
+
+// Format prints the options with the values of Env left out: a plugin's
+// environment often carries its secrets.
+func (o Options) Format(f fmt.State, verb rune) {
+	keys := make([]string, len(o.Env))
+	for i, kv := range o.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[i] = k + "=" + redact.Placeholder
+	}
+	redact.Format(f, verb, fmt.Sprintf("plugins.Options{Name:%q Checksum:%q InsecureSkipChecksum:%t Args:%q Env:%v CallTimeout:%s StartTimeout:%s}",
+		o.Name, o.Checksum, o.InsecureSkipChecksum, o.Args, keys, o.CallTimeout, o.StartTimeout))
 }
 
 func (o *Options) withDefaults(path string) Options {

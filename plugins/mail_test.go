@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/saslkit/saslkit/adapters"
+	gosmtpadapter "github.com/saslkit/saslkit/adapters/gosmtp"
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
 	"github.com/saslkit/saslkit/mechanisms"
 	"github.com/saslkit/saslkit/providers"
@@ -93,6 +95,43 @@ func TestMechanismPluginOverIMAP(t *testing.T) {
 				t.Fatalf("server stats for %s: %+v", tc.mech, st)
 			}
 		})
+	}
+}
+
+// TestMechanismPluginOverSMTP submits through go-smtp's client with the
+// plugin's SCRAM-SHA-256 on both sides, over STARTTLS.
+func TestMechanismPluginOverSMTP(t *testing.T) {
+	server, client := openUserDB(t), openUserDB(t)
+	serverReg, clientReg := sasl.NewRegistry(), sasl.NewRegistry()
+	if err := server.Register(serverReg); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Register(clientReg); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := sasltest.NewMailServer(&sasltest.MailOptions{
+		Registry:   serverReg,
+		Mechanisms: []string{"SCRAM-SHA-256", "PLAIN"},
+		Users:      []sasltest.MailUser{{Address: "alice@example.test", Password: userPassword}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	c, n, err := gosmtpadapter.DialStartTLS(bounded(t), ms.Addr(sasltest.ProtocolSMTP, sasltest.StartTLS), &gosmtpadapter.Options{
+		Registry:    clientReg,
+		Credentials: &sasl.Credentials{Username: "alice@example.test", Password: userPassword},
+		TLSConfig:   ms.ClientTLSConfig(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n.Mechanism.Name != "SCRAM-SHA-256" {
+		t.Fatalf("negotiated %s", n.Mechanism.Name)
+	}
+	if err := c.SendMail("alice@example.test", []string{"alice@example.test"}, strings.NewReader("Subject: hi\r\n\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
 	}
 }
 

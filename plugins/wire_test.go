@@ -182,3 +182,12 @@ func TestAutoMTLS(t *testing.T) {
 		t.Fatalf("unexpected status %v", err)
 	}
 }
+
+func TestOptionsFormatHidesEnv(t *testing.T) {
+	o := Options{Name: "p", Env: []string{"CLIENT_SECRET=s3cr3t-value"}, Args: []string{"serve"}}
+	for _, out := range []string{fmt.Sprintf("%v", o), fmt.Sprintf("%+v", &o), fmt.Sprintf("%#v", o), fmt.Sprint(o)} {
+		if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "CLIENT_SECRET=[REDACTED]") {
+			t.Errorf("formatted options: %s", out)
+		}
+	}
+}
