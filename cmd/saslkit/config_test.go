@@ -278,3 +278,26 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigHelpNamesEveryKey keeps "saslkit help config" and docs/cli.md
+// in step with the parser.
+func TestConfigHelpNamesEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append(knownAccountKeys(), "token_dir", "plugin_dir", "sha256", "args") {
+		short := strings.TrimSuffix(k, "_cmd") + "_env/_cmd"
+		if !strings.Contains(configAbout, k) && !strings.Contains(configAbout, short) {
+			t.Errorf("saslkit help config does not name %s", k)
+		}
+		if !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("docs/cli.md does not name `%s`", k)
+		}
+	}
+	for _, k := range providerKinds {
+		if !strings.Contains(configAbout, string(k)) || !strings.Contains(string(doc), "| `"+string(k)+"` |") {
+			t.Errorf("provider %s missing from the help or the docs' table", k)
+		}
+	}
+}

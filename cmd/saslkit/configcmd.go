@@ -19,14 +19,26 @@ Read the accounts file, report every problem in it with its line, and list
 its accounts (one JSON object with --json). With --example, print a
 commented example file instead.
 
-The file is TOML: [accounts.NAME] tables with user, provider (google,
-microsoft, oauth2, service-account, client-credentials, exec, password,
-plugin),
-the provider's settings and the account's servers. It never holds a
-secret: a key such as client_secret or password with a value is an error.
-Client secrets and passwords come from an environment variable
-(client_secret_env, password_env) or a command that prints them
-(client_secret_cmd, password_cmd); refresh tokens from saslkit authorize.
+The file is TOML. It never holds a secret: a key such as client_secret or
+password with a value is an error. Client secrets and passwords come from
+an environment variable (..._env, its name) or a command that prints them
+(..._cmd, an array: ["pass", "show", "mail"]); refresh tokens come from
+saslkit authorize, which stores them in token_dir.
+
+Top level: token_dir, plugin_dir, [plugins.NAME] (path, sha256, args),
+[accounts.NAME]. Every account: user, provider, imap, pop3, smtp (server
+URLs), ca_file, password_env or password_cmd. By provider:
+
+  google, microsoft, oauth2  client_id, client_secret_env/_cmd, tenant
+                             (microsoft), auth_url, token_url,
+                             device_auth_url, scopes, redirect_host
+  service-account            key_file, subject, scopes, token_url
+  client-credentials         client_id, client_secret_env/_cmd or
+                             certificate_file, tenant or token_url, scopes
+  exec                       command, lifetime
+  password                   password_env or password_cmd
+  plugin                     plugin, scopes
+
 docs/cli.md describes every key.
 
 ` + exitCodesHelp
