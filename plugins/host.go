@@ -390,10 +390,11 @@ func (p *Plugin) start(ctx context.Context) (*instance, *pb.InfoResponse, error)
 	stderr := &logWriter{log: p.log, secrets: p.secrets, stream: "stderr", level: slog.LevelInfo}
 	syncOut := &logWriter{log: p.log, secrets: p.secrets, stream: "stdout", level: slog.LevelInfo}
 	syncErr := &logWriter{log: p.log, secrets: p.secrets, stream: "stderr", level: slog.LevelInfo}
+	var run *procRunner
 	client := plugin.NewClient(&plugin.ClientConfig{
+		RunnerFunc:       runnerFunc(cmd, p.name, &run),
 		HandshakeConfig:  handshake(),
 		Plugins:          plugin.PluginSet{pluginName: &grpcPlugin{}},
-		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -429,8 +430,8 @@ func (p *Plugin) start(ctx context.Context) (*instance, *pb.InfoResponse, error)
 		<-inst.stop
 	}()
 	r := <-res
-	if rc := client.ReattachConfig(); rc != nil {
-		inst.pid = rc.Pid
+	if run != nil {
+		inst.pid = int(run.pid.Load())
 	}
 	if r.err != nil {
 		p.kill(inst)

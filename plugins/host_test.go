@@ -364,4 +364,29 @@ func TestEnvironmentIsolated(t *testing.T) {
 	if !strings.Contains(string(env), MagicCookieKey+"=") || !strings.Contains(string(env), envSentinel+"=") {
 		t.Fatal("the plugin lacks the handshake or Options.Env")
 	}
+	// Nor does the host's standard input.
+	if in, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/0"); err != nil || in != os.DevNull {
+		t.Fatalf("plugin's standard input is %q (%v)", in, err)
+	}
+}
+
+func TestServesOnlyWhatItAnnounces(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens.json")
+	if err := os.WriteFile(file, []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := Open(bounded(t), bins.tokenfile, &Options{Checksum: sum(t, bins.tokenfile), Args: []string{file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokens.Close()
+	if m := tokens.Mechanisms(); len(m) != 0 {
+		t.Fatalf("a token plugin lists mechanisms %v", m)
+	}
+	if _, err := openUserDB(t).TokenSource("alice").Token(bounded(t)); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("tokens from a mechanism plugin: %v", err)
+	}
+	if _, err := Open(bounded(t), filepath.Join(t.TempDir(), "missing"), &Options{InsecureSkipChecksum: true}); !errors.Is(err, ErrStart) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing plugin: %v", err)
+	}
 }
