@@ -191,3 +191,21 @@ func TestOptionsFormatHidesEnv(t *testing.T) {
 		}
 	}
 }
+
+func FuzzConnFromWire(f *testing.F) {
+	seed, _ := proto.Marshal(&pb.ConnState{Host: "h", Port: 993, RemoteAddr: "127.0.0.1:1",
+		Tls: &pb.TLSInfo{Version: tls.VersionTLS13, Verified: true, PeerCertificate: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}})
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var w pb.ConnState
+		if proto.Unmarshal(data, &w) != nil {
+			return
+		}
+		c := connFromWire(&w)
+		if c.Secure() && len(c.TLS.PeerCertificates) == 0 {
+			t.Fatal("secure without a parsed certificate")
+		}
+		_ = c.Loopback()
+		_ = connToWire(c, true)
+	})
+}
