@@ -390,3 +390,40 @@ func TestServesOnlyWhatItAnnounces(t *testing.T) {
 		t.Fatalf("missing plugin: %v", err)
 	}
 }
+
+func TestRestartBackoff(t *testing.T) {
+	p := &Plugin{opts: Options{RestartDelay: time.Second, MaxRestartDelay: 8 * time.Second}}
+	var got []time.Duration
+	for range 6 {
+		p.noteFailureLocked(time.Now())
+		got = append(got, time.Until(p.notUntil).Round(time.Second))
+	}
+	want := []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
+	for i := range want {
+		if max(got[i], 0) != want[i] {
+			t.Fatalf("delays %v, want %v", got, want)
+		}
+	}
+	// A plugin that ran longer than the cap before crashing restarts at once.
+	p.noteFailureLocked(time.Now().Add(-time.Minute))
+	if !p.notUntil.IsZero() {
+		t.Fatalf("after a long run: next start at %v", p.notUntil)
+	}
+}
+
+func TestRestarting(t *testing.T) {
+	p := openTest(t, &Options{RestartDelay: time.Minute})
+	crash := &remoteTokens{p: p, account: "exit"}
+	for i := range 2 { // the first crash restarts at once, the second waits
+		if _, err := crash.Fetch(bounded(t)); !errors.Is(err, ErrExited) {
+			t.Fatalf("crash %d: %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := (&remoteTokens{p: p, account: "alice"}).Fetch(ctx)
+	if !errors.Is(err, ErrRestarting) || time.Since(start) > 500*time.Millisecond {
+		t.Fatalf("Fetch during the backoff: %v after %s", err, time.Since(start))
+	}
+}
