@@ -234,7 +234,7 @@ func (p *Plugin) Close() error {
 
 // Format prints the plugin's name and path.
 func (p *Plugin) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "plugins.Plugin{Name:%q Path:%q}", p.name, p.path)
+	redact.Format(f, verb, fmt.Sprintf("plugins.Plugin{Name:%q Path:%q}", p.name, p.path))
 }
 
 // instanceFor returns the running instance, starting the plugin when it is

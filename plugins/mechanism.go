@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/saslkit/saslkit/internal/redact"
 	pb "github.com/saslkit/saslkit/plugins/proto"
 	"github.com/saslkit/saslkit/sasl"
 )
@@ -207,7 +208,7 @@ func (c *remoteClient) Failure() error { return c.failure }
 
 // Format prints the client without its credentials.
 func (c *remoteClient) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "plugins.Client{Plugin:%q Mechanism:%s}", c.p.name, c.mech)
+	redact.Format(f, verb, fmt.Sprintf("plugins.Client{Plugin:%q Mechanism:%s}", c.p.name, c.mech))
 }
 
 // mutualClient is a remoteClient of a mechanism with mutual
@@ -318,5 +319,5 @@ func (s *remoteServer) Identity() (sasl.Identity, bool) { return s.who, s.ok }
 
 // Format prints the conversation.
 func (s *remoteServer) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "plugins.Server{Plugin:%q Mechanism:%s}", s.p.name, s.mech)
+	redact.Format(f, verb, fmt.Sprintf("plugins.Server{Plugin:%q Mechanism:%s}", s.p.name, s.mech))
 }

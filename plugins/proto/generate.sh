@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+PROTOC_VERSION=3.21.12
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 
@@ -17,6 +18,10 @@ have protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" ||
 	go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
 
 command -v protoc >/dev/null || { echo "generate.sh: protoc not found (apt-get install protobuf-compiler)" >&2; exit 1; }
+case "$(protoc --version)" in
+*" $PROTOC_VERSION") ;;
+*) echo "generate.sh: $(protoc --version) is not $PROTOC_VERSION: only the version comment in the output will differ" >&2 ;;
+esac
 
 PATH="$bin:$PATH" protoc \
 	--proto_path=. \
