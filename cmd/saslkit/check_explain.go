@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -33,6 +34,7 @@ const (
 	failDNS         = "host_not_found"
 	failTimeout     = "timeout"
 	failNetwork     = "network"
+	failDropped     = "connection_closed"
 	failCancelled   = "cancelled"
 	failConfig      = "config"
 	failOther       = "other"
@@ -109,6 +111,8 @@ func explain(a *account, r *checkResult, err error) (code int, kind, stage, text
 		return exitNetwork, failTLS, "tls", fmt.Sprintf("The server at %s did not answer with TLS: this port speaks clear text. Use %s for a server that upgrades, or the right TLS port.", r.Address, other)
 	case errors.As(err, &alert):
 		return exitNetwork, failTLS, "tls", "The TLS handshake failed: the server refused it (" + alert.Error() + "). It may require a TLS version or a client certificate saslkit does not offer."
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		return exitNetwork, failDropped, stageOf(r), fmt.Sprintf("The server closed the connection during the %s. It may be overloaded, limit connections, or dislike something in the exchange; run with -v to see where it stopped.", stageOf(r))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return exitNetwork, failRefused, "connect", fmt.Sprintf("Connection refused: nothing listens on %s. Check the host and port (IMAP 993/143, SMTP 465/587, POP3 995/110); a firewall may also refuse.", r.Address)
 	case errors.As(err, &dns):

@@ -311,3 +311,21 @@ func TestCheckNetworkAndTLS(t *testing.T) {
 		t.Errorf("TLS to a clear-text port: exit %d, failure %+v", code, r.Failure)
 	}
 }
+
+// TestCheckServerDrops: a server that closes the connection when AUTH
+// arrives is reported as such, exit 5, on every protocol.
+func TestCheckServerDrops(t *testing.T) {
+	e := newCLIEnv(t, nil)
+	e.seed("test", testUser, false)
+	e.ms.InjectFault(sasltest.MailFault{Kind: sasltest.MailFaultDrop, Times: -1})
+	for _, url := range []string{
+		"imaps://" + e.ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS),
+		"smtp://" + e.ms.Addr(sasltest.ProtocolSMTP, sasltest.StartTLS),
+		"pop3s://" + e.ms.Addr(sasltest.ProtocolPOP3, sasltest.ImplicitTLS),
+	} {
+		code, r, _ := e.checkJSON("--account", "test", url)
+		if code != exitNetwork || r.Failure == nil || r.Failure.Kind != failDropped || !strings.Contains(r.Failure.Explanation, "closed the connection during the authenticate") {
+			t.Errorf("%s: exit %d, failure %+v", url, code, r.Failure)
+		}
+	}
+}
