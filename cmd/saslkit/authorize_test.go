@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -140,5 +141,42 @@ func TestAuthorizeDenied(t *testing.T) {
 	}
 	if code, _, _ := e.run("token", "test"); code != exitAuth {
 		t.Errorf("token after a denied authorization: exit %d, want %d", code, exitAuth)
+	}
+}
+
+// TestAuthorizeForgedRedirect: a redirect to the loopback listener with
+// another state ends the flow (exit 3) and no code is exchanged.
+func TestAuthorizeForgedRedirect(t *testing.T) {
+	e := newCLIEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := e.cmd(ctx, "authorize", "--no-browser", "test")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lr := newLineReader(stderr)
+	authURL := lr.waitFor(t, regexp.MustCompile(`^\s+(http://\S+/authorize\?\S+)$`))
+	u, err := url.Parse(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u.Query().Get("redirect_uri") + "?code=stolen&state=forged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitAuth {
+		t.Errorf("exit %d, want %d; stderr:\n%s", code, exitAuth, lr.all)
+	}
+	if !strings.Contains(lr.all.String(), "wrong state") {
+		t.Errorf("stderr:\n%s", lr.all)
+	}
+	if n := e.oauth.Requests("authorization_code"); n != 0 {
+		t.Errorf("%d code exchanges after a forged redirect", n)
 	}
 }

@@ -95,7 +95,7 @@ func tokenFailure(a *account, err error) error {
 		return withCode(exitAuth, fmt.Errorf("account %s is not authorized yet: run 'saslkit authorize %s'", a.name, a.name))
 	case errors.Is(err, providers.ErrReauthRequired):
 		return withCode(exitAuth, fmt.Errorf("%w\n%s", err, reauthAdvice(a)))
-	case errors.Is(err, providers.ErrAccessDenied):
+	case errors.Is(err, providers.ErrAccessDenied), errors.Is(err, providers.ErrStateMismatch):
 		return withCode(exitAuth, err)
 	case errors.Is(err, providers.ErrDelegationDenied):
 		return withCode(exitAuth, err)
