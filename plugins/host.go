@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -101,7 +102,8 @@ type Plugin struct {
 	closed   bool
 	crashes  int       // consecutive early crashes
 	notUntil time.Time // no start before
-	tokens   map[string]*providers.Cache
+	tokens   map[string]*cachedTokens
+	done     atomic.Bool // set by Close; read without the lock by token sources
 	kills    sync.WaitGroup
 }
 
@@ -168,7 +170,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Plugin, error) {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	p := &Plugin{name: o.Name, path: abs, opts: o, log: o.Logger, secrets: &secretSet{},
-		sem: make(chan struct{}, 1), tokens: map[string]*providers.Cache{}}
+		sem: make(chan struct{}, 1), tokens: map[string]*cachedTokens{}}
 	if p.log == nil {
 		p.log = discardLogger()
 	}
@@ -217,6 +219,7 @@ func (p *Plugin) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.done.Store(true)
 	p.mu.Unlock()
 	// Wait for a start in progress: it sees closed and kills its process.
 	p.sem <- struct{}{}

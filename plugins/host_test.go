@@ -146,6 +146,12 @@ func TestHandshakeFailures(t *testing.T) {
 
 func TestCloseLeavesNoProcess(t *testing.T) {
 	p := openTest(t, nil)
+	// A source that holds a valid token before Close must not serve it
+	// after.
+	held := p.TokenSource("a")
+	if _, err := held.Token(bounded(t)); err != nil {
+		t.Fatal(err)
+	}
 	pid := p.pidForTest()
 	if !alive(pid) {
 		t.Fatalf("plugin pid %d not running", pid)
@@ -158,6 +164,9 @@ func TestCloseLeavesNoProcess(t *testing.T) {
 	}
 	if _, err := p.TokenSource("a").Token(bounded(t)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Token after Close: %v", err)
+	}
+	if _, err := held.Token(bounded(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Token from a source with a cached token, after Close: %v", err)
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)

@@ -40,9 +40,25 @@ func (p *Plugin) TokenSource(account string, scopes ...string) sasl.TokenSource 
 	if co.Name == "" {
 		co.Name = account
 	}
-	c := providers.NewCache(&remoteTokens{p: p, account: account, scopes: append([]string(nil), scopes...)}, &co)
+	c := &cachedTokens{Cache: providers.NewCache(&remoteTokens{p: p, account: account, scopes: append([]string(nil), scopes...)}, &co), p: p}
 	p.tokens[key] = c
 	return c
+}
+
+// cachedTokens is the cache in front of a plugin's tokens. It refuses to
+// serve once the plugin is closed, even a token it still holds.
+type cachedTokens struct {
+	*providers.Cache
+	p *Plugin
+}
+
+// Token returns the cached token, or fetches one from the plugin; it fails
+// with ErrClosed after Close.
+func (c *cachedTokens) Token(ctx context.Context) (*oauth2.Token, error) {
+	if c.p.done.Load() {
+		return nil, fmt.Errorf("%w: %s", ErrClosed, c.p.name)
+	}
+	return c.Cache.Token(ctx)
 }
 
 // remoteTokens fetches tokens from the plugin: a providers.Fetcher and a

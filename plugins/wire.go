@@ -170,6 +170,10 @@ func tokenToWire(t *oauth2.Token) (access, typ string, expiry int64) {
 	}
 	if !t.Expiry.IsZero() {
 		expiry = t.Expiry.UnixMilli()
+		if expiry == 0 {
+			// 0 would read as unknown; 1 ms earlier is as expired.
+			expiry = -1
+		}
 	}
 	return t.AccessToken, t.TokenType, expiry
 }
@@ -182,7 +186,9 @@ func tokenFromWire(access, typ string, expiry int64) *oauth2.Token {
 		typ = "Bearer"
 	}
 	t := &oauth2.Token{AccessToken: access, TokenType: typ}
-	if expiry > 0 {
+	// Only 0 means unknown: a negative value is a time before 1970, an
+	// expired token, never one that does not expire.
+	if expiry != 0 {
 		t.Expiry = time.UnixMilli(expiry)
 	}
 	return t

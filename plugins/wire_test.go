@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -208,4 +210,38 @@ func FuzzConnFromWire(f *testing.F) {
 		_ = c.Loopback()
 		_ = connToWire(c, true)
 	})
+}
+
+func TestTokenExpiryCrossesTheWire(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		expiry time.Time
+	}{
+		{"unknown", time.Time{}},
+		{"future", time.UnixMilli(4102444800000)},
+		{"before 1970", time.UnixMilli(-86400000)},
+		{"the epoch", time.UnixMilli(0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			access, typ, exp := tokenToWire(&oauth2.Token{AccessToken: "x", TokenType: "Bearer", Expiry: tc.expiry})
+			got := tokenFromWire(access, typ, exp)
+			switch {
+			case tc.expiry.IsZero():
+				if !got.Expiry.IsZero() {
+					t.Fatalf("unknown expiry came back as %v", got.Expiry)
+				}
+			case got.Expiry.IsZero():
+				// An expiry read as unknown would make an expired token
+				// live for ever.
+				t.Fatalf("expiry %v came back as unknown", tc.expiry)
+			case tc.expiry.Unix() <= 0 && got.Expiry.After(time.Unix(0, 0)):
+				t.Fatalf("expiry %v came back as %v, not expired in 1970", tc.expiry, got.Expiry)
+			case tc.expiry.Unix() > 0 && !got.Expiry.Equal(tc.expiry):
+				t.Fatalf("expiry %v came back as %v", tc.expiry, got.Expiry)
+			}
+		})
+	}
+	if tok := tokenFromWire("x", "", -1); tok.Expiry.IsZero() || tok.Valid() {
+		t.Fatalf("a negative expiry gave %v, valid %v", tok.Expiry, tok.Valid())
+	}
 }

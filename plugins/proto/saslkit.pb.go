@@ -12,6 +12,11 @@
 // conversation's own error travels in their response, beside the
 // challenge or response it may come with, and a gRPC status from them
 // means the call itself failed (unknown conversation, plugin shutting down).
+// A status without an Error detail is read by its code alone:
+// DEADLINE_EXCEEDED is a timeout, UNAVAILABLE and CANCELLED mean the
+// plugin went away, UNIMPLEMENTED an unsupported request, NOT_FOUND a
+// protocol violation (such as an unknown conversation id); any other code
+// is a plain remote error carrying the status message.
 //
 // Secrets (passwords, access tokens) cross this protocol only inside the
 // messages that need them, never in an Error or a log line.
@@ -462,7 +467,8 @@ type TokenResponse struct {
 	// token_type is "Bearer" when empty.
 	TokenType string `protobuf:"bytes,2,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
 	// expiry_unix_millis is the token's expiry in milliseconds since the
-	// Unix epoch; 0 means unknown (valid until invalidated).
+	// Unix epoch. Only 0 means unknown (valid until invalidated); a negative
+	// value is a time before 1970, an expired token.
 	ExpiryUnixMillis int64 `protobuf:"varint,3,opt,name=expiry_unix_millis,json=expiryUnixMillis,proto3" json:"expiry_unix_millis,omitempty"`
 	// scopes are the scopes granted, when the plugin knows them.
 	Scopes        []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
@@ -811,9 +817,10 @@ type Credentials struct {
 	Authzid  string                 `protobuf:"bytes,2,opt,name=authzid,proto3" json:"authzid,omitempty"`
 	Password string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
 	// access_token is the bearer token, already fetched by the host.
-	AccessToken           string `protobuf:"bytes,4,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
-	TokenType             string `protobuf:"bytes,5,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
-	TokenExpiryUnixMillis int64  `protobuf:"varint,6,opt,name=token_expiry_unix_millis,json=tokenExpiryUnixMillis,proto3" json:"token_expiry_unix_millis,omitempty"`
+	AccessToken string `protobuf:"bytes,4,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	TokenType   string `protobuf:"bytes,5,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// token_expiry_unix_millis is as TokenResponse.expiry_unix_millis.
+	TokenExpiryUnixMillis int64 `protobuf:"varint,6,opt,name=token_expiry_unix_millis,json=tokenExpiryUnixMillis,proto3" json:"token_expiry_unix_millis,omitempty"`
 	// trace is ANONYMOUS's trace information.
 	Trace         string `protobuf:"bytes,7,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields

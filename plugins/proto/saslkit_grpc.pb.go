@@ -12,6 +12,11 @@
 // conversation's own error travels in their response, beside the
 // challenge or response it may come with, and a gRPC status from them
 // means the call itself failed (unknown conversation, plugin shutting down).
+// A status without an Error detail is read by its code alone:
+// DEADLINE_EXCEEDED is a timeout, UNAVAILABLE and CANCELLED mean the
+// plugin went away, UNIMPLEMENTED an unsupported request, NOT_FOUND a
+// protocol violation (such as an unknown conversation id); any other code
+// is a plain remote error carrying the status message.
 //
 // Secrets (passwords, access tokens) cross this protocol only inside the
 // messages that need them, never in an Error or a log line.
