@@ -8,6 +8,9 @@
 //
 // The commands:
 //
+//	demo       run the whole system once, offline, on loopback: OAuth with
+//	           PKCE, SMTP, IMAP and POP3 logins, a refresh after a rejected
+//	           token, an expiry under IDLE, a token from a plugin (docs/demo.md)
 //	sandbox    run Gmail-like or Microsoft-like IMAP, SMTP and POP3 servers
 //	           and an OAuth 2.0 server on loopback, for testing any mail client
 //	authorize  sign in to an account's OAuth 2.0 provider (authorization code
