@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/keyedlock"
 	"github.com/saslkit/saslkit/internal/redact"
 )
 
@@ -82,7 +83,7 @@ func copyToken(tok *oauth2.Token) *oauth2.Token {
 type MemoryStore struct {
 	mu    sync.Mutex
 	toks  map[string]*oauth2.Token
-	locks keyedLocks
+	locks keyedlock.Set
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -142,7 +143,7 @@ func (s *MemoryStore) Delete(ctx context.Context, account string, prev *oauth2.T
 
 // Lock acquires the in-process refresh lock of account.
 func (s *MemoryStore) Lock(ctx context.Context, account string) (func(), error) {
-	return s.locks.lock(ctx, account)
+	return s.locks.Lock(ctx, account)
 }
 
 // Format prints the store without its tokens.
@@ -155,51 +156,3 @@ func (s *MemoryStore) Format(f fmt.State, verb rune) {
 
 // String describes the store without its tokens.
 func (s *MemoryStore) String() string { return fmt.Sprint(s) }
-
-// keyedLocks is a set of context-aware mutexes, one per key, created on
-// demand and removed when free. The zero value is ready to use.
-type keyedLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyedLock
-}
-
-type keyedLock struct {
-	ch   chan struct{} // holds one value while locked
-	refs int
-}
-
-func (k *keyedLocks) lock(ctx context.Context, key string) (func(), error) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = make(map[string]*keyedLock)
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &keyedLock{ch: make(chan struct{}, 1)}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-
-	release := func() {
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			<-l.ch
-			release()
-		})
-	}, nil
-}

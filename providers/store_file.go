@@ -15,12 +15,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/jsonerr"
+	"github.com/saslkit/saslkit/internal/keyedlock"
 	"github.com/saslkit/saslkit/internal/redact"
 )
 
@@ -65,9 +66,9 @@ type FileStore struct {
 	dir    string
 	log    *slog.Logger
 	now    func() time.Time
-	locks  keyedLocks  // refresh locks, in-process half
-	wlocks keyedLocks  // write locks, in-process half
-	warned atomic.Bool // the open-directory warning was logged
+	locks  keyedlock.Set // refresh locks, in-process half
+	wlocks keyedlock.Set // write locks, in-process half
+	warned atomic.Bool   // the open-directory warning was logged
 
 	// hook, when set by a test, is called at the crash points of a write:
 	// "temp-written" and "renamed".
@@ -145,7 +146,7 @@ func decodeTokenFile(b []byte, account string) (*oauth2.Token, error) {
 	dec.DisallowUnknownFields()
 	var rec fileRecord
 	if err := dec.Decode(&rec); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrCorruptStore, jsonErrorKind(err))
+		return nil, fmt.Errorf("%w: %s", ErrCorruptStore, jsonerr.Kind(err))
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrCorruptStore)
@@ -169,25 +170,6 @@ func decodeTokenFile(b []byte, account string) (*oauth2.Token, error) {
 		RefreshToken: rec.Token.RefreshToken,
 		Expiry:       rec.Token.Expiry,
 	}, nil
-}
-
-// jsonErrorKind describes a JSON error without quoting the input (a
-// *json.UnmarshalTypeError or SyntaxError may otherwise echo a token).
-func jsonErrorKind(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return "JSON syntax error at offset " + strconv.FormatInt(se.Offset, 10)
-	case errors.As(err, &te):
-		return "wrong JSON type for field " + strconv.Quote(te.Field)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "truncated JSON"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return "unknown field"
-	default:
-		return "invalid JSON"
-	}
 }
 
 // Load reads account's token.
@@ -381,8 +363,8 @@ func (s *FileStore) Lock(ctx context.Context, account string) (func(), error) {
 	return s.lockFile(ctx, &s.locks, account, ".lock")
 }
 
-func (s *FileStore) lockFile(ctx context.Context, kl *keyedLocks, account, suffix string) (func(), error) {
-	unlockMem, err := kl.lock(ctx, account)
+func (s *FileStore) lockFile(ctx context.Context, kl *keyedlock.Set, account, suffix string) (func(), error) {
+	unlockMem, err := kl.Lock(ctx, account)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/jsonerr"
 	"github.com/saslkit/saslkit/providers"
 )
 
@@ -75,7 +75,7 @@ func decodeRecord(v string, d []byte) (*oauth2.Token, int64, error) {
 	dec.DisallowUnknownFields()
 	var r record
 	if err := dec.Decode(&r); err != nil {
-		return nil, 0, fmt.Errorf("%w: %s", providers.ErrCorruptStore, jsonErrorKind(err))
+		return nil, 0, fmt.Errorf("%w: %s", providers.ErrCorruptStore, jsonerr.Kind(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, 0, fmt.Errorf("%w: trailing data after the token record", providers.ErrCorruptStore)
@@ -119,20 +119,4 @@ func plainToken(tok *oauth2.Token) *oauth2.Token {
 		return nil
 	}
 	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
-}
-
-// jsonErrorKind describes a JSON error without quoting the input.
-func jsonErrorKind(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return "JSON syntax error at offset " + strconv.FormatInt(se.Offset, 10)
-	case errors.As(err, &te):
-		return "wrong JSON type for field " + strconv.Quote(te.Field)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "truncated JSON"
-	default:
-		return "invalid JSON"
-	}
 }

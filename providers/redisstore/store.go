@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
+	"github.com/saslkit/saslkit/internal/keyedlock"
 	"github.com/saslkit/saslkit/internal/redact"
 	"github.com/saslkit/saslkit/providers"
 )
@@ -83,7 +84,7 @@ type Store struct {
 	log      *slog.Logger
 	self     string // owner prefix: host/pid
 
-	local localLocks // in-process half of Lock
+	local keyedlock.Set // in-process half of Lock
 
 	mu     sync.Mutex
 	held   map[string]string // account -> lease owner, while this process holds it
@@ -338,7 +339,7 @@ func (s *Store) Lock(ctx context.Context, account string) (func(), error) {
 	if err := checkAccount(account); err != nil {
 		return nil, err
 	}
-	unlockLocal, err := s.local.lock(ctx, account)
+	unlockLocal, err := s.local.Lock(ctx, account)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +369,7 @@ func (s *Store) Lock(ctx context.Context, account string) (func(), error) {
 // tryLock takes account's lease if it is free. Otherwise it returns a nil
 // function and the holder's remaining lease time (0 if unknown).
 func (s *Store) tryLock(ctx context.Context, account string) (func(), time.Duration, error) {
-	unlockLocal, err := s.local.lock(ctx, account)
+	unlockLocal, err := s.local.Lock(ctx, account)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -523,50 +524,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// localLocks is a set of context-aware mutexes, one per account, created
-// on demand and removed when free. The zero value is ready to use.
-type localLocks struct {
-	mu sync.Mutex
-	m  map[string]*localLock
-}
-
-type localLock struct {
-	ch   chan struct{} // holds one value while locked
-	refs int
-}
-
-func (k *localLocks) lock(ctx context.Context, key string) (func(), error) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = make(map[string]*localLock)
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &localLock{ch: make(chan struct{}, 1)}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			<-l.ch
-			release()
-		})
-	}, nil
 }
