@@ -35,7 +35,8 @@ func openUserDB(t *testing.T) *Plugin {
 	return p
 }
 
-// TestMechanismPluginOverIMAP runs both sides of SCRAM-SHA-256 and PLAIN in
+// TestMechanismPluginOverIMAP runs both sides of SCRAM-SHA-256-PLUS,
+// SCRAM-SHA-256 and PLAIN in
 // the userdb example plugin: go-imap's client through the IMAP adapter on
 // one side, the sasltest IMAP server on the other.
 func TestMechanismPluginOverIMAP(t *testing.T) {
@@ -49,7 +50,7 @@ func TestMechanismPluginOverIMAP(t *testing.T) {
 	}
 	ms, err := sasltest.NewMailServer(&sasltest.MailOptions{
 		Registry:   serverReg,
-		Mechanisms: []string{"SCRAM-SHA-256", "PLAIN"},
+		Mechanisms: []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"},
 		Users:      []sasltest.MailUser{{Address: "alice@example.test", Password: userPassword}},
 	})
 	if err != nil {
@@ -63,8 +64,10 @@ func TestMechanismPluginOverIMAP(t *testing.T) {
 		password string
 		ok       bool
 	}{
+		{"SCRAM-SHA-256-PLUS", userPassword, true},
 		{"SCRAM-SHA-256", userPassword, true},
 		{"PLAIN", userPassword, true},
+		{"SCRAM-SHA-256-PLUS", "wrong password", false},
 		{"SCRAM-SHA-256", "wrong password", false},
 		{"PLAIN", "wrong password", false},
 	} {
@@ -99,7 +102,7 @@ func TestMechanismPluginOverIMAP(t *testing.T) {
 }
 
 // TestMechanismPluginOverSMTP submits through go-smtp's client with the
-// plugin's SCRAM-SHA-256 on both sides, over STARTTLS.
+// plugin's SCRAM-SHA-256-PLUS on both sides, over STARTTLS.
 func TestMechanismPluginOverSMTP(t *testing.T) {
 	server, client := openUserDB(t), openUserDB(t)
 	serverReg, clientReg := sasl.NewRegistry(), sasl.NewRegistry()
@@ -111,7 +114,7 @@ func TestMechanismPluginOverSMTP(t *testing.T) {
 	}
 	ms, err := sasltest.NewMailServer(&sasltest.MailOptions{
 		Registry:   serverReg,
-		Mechanisms: []string{"SCRAM-SHA-256", "PLAIN"},
+		Mechanisms: []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"},
 		Users:      []sasltest.MailUser{{Address: "alice@example.test", Password: userPassword}},
 	})
 	if err != nil {
@@ -127,7 +130,7 @@ func TestMechanismPluginOverSMTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if n.Mechanism.Name != "SCRAM-SHA-256" {
+	if n.Mechanism.Name != "SCRAM-SHA-256-PLUS" {
 		t.Fatalf("negotiated %s", n.Mechanism.Name)
 	}
 	if err := c.SendMail("alice@example.test", []string{"alice@example.test"}, strings.NewReader("Subject: hi\r\n\r\nhello\r\n")); err != nil {

@@ -364,11 +364,15 @@ func (s *server) ClientStart(_ context.Context, req *pb.ClientStartRequest) (*pb
 	if m.NewClient == nil {
 		return nil, statusError(fmt.Errorf("%w: %s has no client side", sasl.ErrNotRegistered, m.Name))
 	}
+	conn, err := connFromWire(req.GetConn())
+	if err != nil {
+		return nil, statusError(err)
+	}
 	cr := req.GetCredentials()
 	p := &sasl.ClientParams{
 		Username: cr.GetUsername(), Authzid: cr.GetAuthzid(), Password: cr.GetPassword(),
 		Token: tokenFromWire(cr.GetAccessToken(), cr.GetTokenType(), cr.GetTokenExpiryUnixMillis()),
-		Trace: cr.GetTrace(), Conn: connFromWire(req.GetConn()), Advertised: req.GetAdvertised(),
+		Trace: cr.GetTrace(), Conn: conn, Advertised: req.GetAdvertised(),
 	}
 	c, err := m.NewClient(p)
 	if err != nil {
@@ -424,8 +428,12 @@ func (s *server) ServerStart(_ context.Context, req *pb.ServerStartRequest) (*pb
 	}
 	// The conversation's context bounds its verifier calls and ends with
 	// the conversation, not with the RPC that started it.
+	conn, err := connFromWire(req.GetConn())
+	if err != nil {
+		return nil, statusError(err)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	srv, err := m.NewServer(ctx, s.cfg.Verifiers, connFromWire(req.GetConn()))
+	srv, err := m.NewServer(ctx, s.cfg.Verifiers, conn)
 	if err != nil {
 		cancel()
 		return nil, statusError(err)

@@ -1,8 +1,10 @@
 package plugins
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -84,9 +86,14 @@ func needsFromWire(ws []pb.Need) (n sasl.Need, ok bool) {
 	return n, true
 }
 
-// exporterLabel is the RFC 9266 tls-exporter label.
-const exporterLabel = "EXPORTER-Channel-Binding"
-
+// connToWire describes c to a plugin. The TLS state travels as facts
+// (version, verification, certificates) plus the channel-binding material
+// the plugin cannot compute: the tls-exporter value (exported here, where
+// the connection is live, or carried in c.ChannelBinding) and the server's
+// certificate (the peer's on a client; on a server, the one
+// c.ChannelBinding carries). Material c holds inconsistently
+// (sasl.ErrChannelBindingData) is not sent, so the plugin cannot bind
+// either and its -PLUS mechanisms refuse to run.
 func connToWire(c *sasl.ConnState, client bool) *pb.ConnState {
 	if c == nil {
 		return nil
@@ -104,35 +111,31 @@ func connToWire(c *sasl.ConnState, client bool) *pb.ConnState {
 				ti.ServerCertificate = ti.PeerCertificate
 			}
 		}
-		ti.Exporter = exportBinding(t)
+		if cb := c.ChannelBinding; cb != nil && cb.ServerCertificate != nil && ti.ServerCertificate == nil {
+			ti.ServerCertificate = cb.ServerCertificate.Raw
+		}
+		if ekm, err := c.TLSExporter(); err == nil {
+			ti.Exporter = ekm
+		}
 		w.Tls = ti
 	}
 	return w
 }
 
-// exportBinding returns the tls-exporter channel binding, or nil when the
-// connection cannot export keying material (TLS 1.2 without extended
-// master secret, or a state not made by crypto/tls).
-func exportBinding(t *tls.ConnectionState) (b []byte) {
-	defer func() {
-		if recover() != nil {
-			b = nil
-		}
-	}()
-	b, err := t.ExportKeyingMaterial(exporterLabel, nil, 32)
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
 // connFromWire rebuilds the connection facts a plugin's mechanism sees. The
 // TLS state carries the version, server name, peer certificate and whether
-// it was verified; it cannot export keying material.
-func connFromWire(w *pb.ConnState) *sasl.ConnState {
+// it was verified (which is what ConnState.Secure reads); it cannot export
+// keying material, so the host's tls-exporter value and the server's
+// certificate travel in ConnState.ChannelBinding, from which SCRAM-*-PLUS
+// binds. A channel-binding value of the wrong shape (an exporter that is not
+// 32 bytes, a server certificate that does not parse) is refused with an
+// error wrapping sasl.ErrUnusable and sasl.ErrChannelBindingData: a
+// mechanism must not bind to it, nor run as if there were nothing to bind
+// to.
+func connFromWire(w *pb.ConnState) (*sasl.ConnState, error) {
 	c := &sasl.ConnState{}
 	if w == nil {
-		return c
+		return c, nil
 	}
 	c.Host, c.Port = w.GetHost(), int(w.GetPort())
 	if ra := w.GetRemoteAddr(); ra != "" {
@@ -142,20 +145,39 @@ func connFromWire(w *pb.ConnState) *sasl.ConnState {
 			c.RemoteAddr = remoteAddr(ra)
 		}
 	}
-	if t := w.GetTls(); t != nil {
-		st := &tls.ConnectionState{Version: uint16(t.GetVersion()), HandshakeComplete: true,
-			ServerName: t.GetServerName(), NegotiatedProtocol: t.GetNegotiatedProtocol()}
-		if der := t.GetPeerCertificate(); len(der) > 0 {
-			if cert, err := x509.ParseCertificate(der); err == nil {
-				st.PeerCertificates = []*x509.Certificate{cert}
-				if t.GetVerified() {
-					st.VerifiedChains = [][]*x509.Certificate{{cert}}
-				}
+	t := w.GetTls()
+	if t == nil {
+		return c, nil
+	}
+	st := &tls.ConnectionState{Version: uint16(t.GetVersion()), HandshakeComplete: true,
+		ServerName: t.GetServerName(), NegotiatedProtocol: t.GetNegotiatedProtocol()}
+	if der := t.GetPeerCertificate(); len(der) > 0 {
+		if cert, err := x509.ParseCertificate(der); err == nil {
+			st.PeerCertificates = []*x509.Certificate{cert}
+			if t.GetVerified() {
+				st.VerifiedChains = [][]*x509.Certificate{{cert}}
 			}
 		}
-		c.TLS = st
 	}
-	return c
+	c.TLS = st
+	var cb sasl.ChannelBindingData
+	if ekm := t.GetExporter(); len(ekm) > 0 {
+		if len(ekm) != sasl.ExporterSize {
+			return nil, fmt.Errorf("plugins: %w: host sent %w: tls-exporter value is %d bytes, want %d", sasl.ErrUnusable, sasl.ErrChannelBindingData, len(ekm), sasl.ExporterSize)
+		}
+		cb.Exporter = bytes.Clone(ekm)
+	}
+	if der := t.GetServerCertificate(); len(der) > 0 {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("plugins: %w: host sent %w: server certificate does not parse", sasl.ErrUnusable, sasl.ErrChannelBindingData)
+		}
+		cb.ServerCertificate = cert
+	}
+	if cb.Exporter != nil || cb.ServerCertificate != nil {
+		c.ChannelBinding = &cb
+	}
+	return c, nil
 }
 
 // remoteAddr is a peer address that is not ip:port (a Unix socket path).

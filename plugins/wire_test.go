@@ -103,11 +103,11 @@ func FuzzFromWire(f *testing.F) {
 
 func TestConnStateCrossesTheWire(t *testing.T) {
 	cs := &sasl.ConnState{Host: "imap.example.com", Port: 993, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 993}}
-	got := connFromWire(connToWire(cs, true))
+	got := mustConnFromWire(t, connToWire(cs, true))
 	if got.Host != cs.Host || got.Port != 993 || !got.Loopback() || got.TLS != nil {
 		t.Fatalf("conn state %+v", got)
 	}
-	got = connFromWire(&pb.ConnState{RemoteAddr: "/run/sock", Tls: &pb.TLSInfo{Version: tls.VersionTLS13, PeerCertificate: []byte("junk"), Verified: true}})
+	got = mustConnFromWire(t, &pb.ConnState{RemoteAddr: "/run/sock", Tls: &pb.TLSInfo{Version: tls.VersionTLS13, PeerCertificate: []byte("junk"), Verified: true}})
 	if got.RemoteAddr.String() != "/run/sock" || got.TLS == nil || got.TLS.Version != tls.VersionTLS13 || got.Secure() {
 		t.Fatalf("conn state %+v (an unparsable certificate must not count as verified)", got)
 	}
@@ -198,12 +198,25 @@ func FuzzConnFromWire(f *testing.F) {
 	seed, _ := proto.Marshal(&pb.ConnState{Host: "h", Port: 993, RemoteAddr: "127.0.0.1:1",
 		Tls: &pb.TLSInfo{Version: tls.VersionTLS13, Verified: true, PeerCertificate: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}})
 	f.Add(seed)
+	seed, _ = proto.Marshal(&pb.ConnState{Tls: &pb.TLSInfo{Version: tls.VersionTLS12, Exporter: make([]byte, 32), ServerCertificate: []byte{0x30, 0x00}}})
+	f.Add(seed)
+	seed, _ = proto.Marshal(&pb.ConnState{Tls: &pb.TLSInfo{Version: tls.VersionTLS13, Exporter: make([]byte, 31)}})
+	f.Add(seed)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var w pb.ConnState
 		if proto.Unmarshal(data, &w) != nil {
 			return
 		}
-		c := connFromWire(&w)
+		c, err := connFromWire(&w)
+		if err != nil {
+			if !errors.Is(err, sasl.ErrChannelBindingData) || !errors.Is(err, sasl.ErrUnusable) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if cb := c.ChannelBinding; cb != nil && cb.Exporter != nil && len(cb.Exporter) != sasl.ExporterSize {
+			t.Fatalf("exporter of %d bytes accepted", len(cb.Exporter))
+		}
 		if c.Secure() && len(c.TLS.PeerCertificates) == 0 {
 			t.Fatal("secure without a parsed certificate")
 		}

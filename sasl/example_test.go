@@ -1,7 +1,9 @@
 package sasl_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -91,4 +93,27 @@ func ExampleCredentials() {
 	fmt.Printf("%v\n", c)
 	// Output:
 	// sasl.Credentials{Username:"tim" Password:[REDACTED]}
+}
+
+// A ConnState rebuilt away from the TLS connection (in a plugin process, for
+// example) carries the tls-exporter value computed where the connection is
+// live; TLSExporter returns it, and refuses a value of the wrong shape.
+func ExampleConnState_TLSExporter() {
+	cs := &sasl.ConnState{
+		TLS:            &tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true},
+		ChannelBinding: &sasl.ChannelBindingData{Exporter: bytes.Repeat([]byte{0x5a}, sasl.ExporterSize)},
+	}
+	ekm, err := cs.TLSExporter()
+	fmt.Println(len(ekm), err)
+	fmt.Println(cs.ChannelBinding)
+
+	cs.ChannelBinding.Exporter = cs.ChannelBinding.Exporter[:16]
+	_, err = cs.TLSExporter()
+	fmt.Println(errors.Is(err, sasl.ErrChannelBindingData))
+	fmt.Println(err)
+	// Output:
+	// 32 <nil>
+	// sasl.ChannelBindingData{Exporter:[REDACTED](32 bytes)}
+	// true
+	// sasl: inconsistent channel-binding data: tls-exporter value is 16 bytes, want 32
 }

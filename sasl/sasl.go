@@ -153,6 +153,15 @@ type ConnState struct {
 	// RemoteAddr is the peer's address, when known. A loopback peer is
 	// trusted with secrets over an unencrypted connection.
 	RemoteAddr net.Addr
+	// ChannelBinding carries channel-binding material that TLS cannot
+	// supply itself. Set it only in two cases: on a ConnState rebuilt in
+	// another process, whose TLS state cannot export keying material (the
+	// exporter value computed where the connection is live), and on a
+	// server, whose TLS state lacks the certificate it presented (the
+	// server certificate, for tls-server-end-point). Values TLS can supply
+	// take precedence, and carried values must agree with them; see
+	// ChannelBindingData. Nil means none.
+	ChannelBinding *ChannelBindingData
 }
 
 // ConnStateOf returns the connection facts of conn: TLS state when conn is a

@@ -1,6 +1,7 @@
 package scram
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,12 +10,6 @@ import (
 	xdgscram "github.com/xdg-go/scram"
 
 	"github.com/saslkit/saslkit/sasl"
-)
-
-// exporterLabel and exporterLength define tls-exporter (RFC 9266 §2).
-const (
-	exporterLabel  = "EXPORTER-Channel-Binding"
-	exporterLength = 32
 )
 
 var (
@@ -30,32 +25,21 @@ func handshaken(cs *tls.ConnectionState) bool {
 	return cs != nil && cs.HandshakeComplete
 }
 
-// exportKeyingMaterial calls cs.ExportKeyingMaterial, turning a panic into
-// an error: a tls.ConnectionState built by hand (not returned by a tls.Conn)
-// has no exporter and panics when asked for one, and a hand-built state is
-// input like any other.
-func exportKeyingMaterial(cs *tls.ConnectionState) (out []byte, err error) {
-	defer func() {
-		if recover() != nil {
-			out, err = nil, errNoExporter
-		}
-	}()
-	return cs.ExportKeyingMaterial(exporterLabel, nil, exporterLength)
-}
-
-// exporterBinding derives tls-exporter. crypto/tls refuses to export keying
-// material on TLS 1.2 without the extended master secret extension (unless
-// GODEBUG=tlsunsafeekm=1, which must not be used for channel binding), and on
-// connections that allow renegotiation.
-func exporterBinding(cs *tls.ConnectionState) (xdgscram.ChannelBinding, error) {
-	if !handshaken(cs) {
+// exporterBinding derives tls-exporter from conn: exported from its TLS
+// state, or carried in conn.ChannelBinding when the state cannot export
+// (sasl.ConnState.TLSExporter applies the precedence rule and refuses
+// inconsistent values). crypto/tls refuses to export keying material on
+// TLS 1.2 without the extended master secret extension (unless
+// GODEBUG=tlsunsafeekm=1, which must not be used for channel binding), and
+// on connections that allow renegotiation.
+func exporterBinding(conn *sasl.ConnState) (xdgscram.ChannelBinding, error) {
+	data, err := conn.TLSExporter()
+	switch {
+	case err != nil:
+		return xdgscram.ChannelBinding{}, fmt.Errorf("scram: %w", err)
+	case data == nil && !handshaken(connTLS(conn)):
 		return xdgscram.ChannelBinding{}, errNoTLS
-	}
-	if cs.Version < tls.VersionTLS12 {
-		return xdgscram.ChannelBinding{}, errNoExporter
-	}
-	data, err := exportKeyingMaterial(cs)
-	if err != nil || len(data) != exporterLength {
+	case data == nil:
 		return xdgscram.ChannelBinding{}, errNoExporter
 	}
 	return xdgscram.ChannelBinding{Type: xdgscram.ChannelBindingTLSExporter, Data: data}, nil
@@ -77,13 +61,96 @@ func endPointBinding(cert *x509.Certificate) (xdgscram.ChannelBinding, error) {
 	return cb, nil
 }
 
+// carriedCert returns the server certificate conn.ChannelBinding carries,
+// or nil.
+func carriedCert(conn *sasl.ConnState) *x509.Certificate {
+	if conn == nil || conn.ChannelBinding == nil {
+		return nil
+	}
+	return conn.ChannelBinding.ServerCertificate
+}
+
+// pickCert applies the precedence rule to two sources of the server's
+// certificate: the first non-nil one wins, and when both are set they must
+// be the same certificate.
+func pickCert(first, second *x509.Certificate, what string) (*x509.Certificate, error) {
+	if first != nil && second != nil && !bytes.Equal(first.Raw, second.Raw) {
+		return nil, fmt.Errorf("scram: %w: the carried server certificate differs from %s", sasl.ErrChannelBindingData, what)
+	}
+	if first != nil {
+		return first, nil
+	}
+	return second, nil
+}
+
+// clientCert returns the server certificate a client binds to with
+// tls-server-end-point: the peer's certificate in the TLS state, or the one
+// conn.ChannelBinding carries when the state has none.
+func clientCert(conn *sasl.ConnState) (*x509.Certificate, error) {
+	var peer *x509.Certificate
+	if cs := connTLS(conn); cs != nil && len(cs.PeerCertificates) > 0 {
+		peer = cs.PeerCertificates[0]
+	}
+	return pickCert(peer, carriedCert(conn), "the peer's")
+}
+
+// clientEndPoint derives a client's tls-server-end-point.
+func clientEndPoint(conn *sasl.ConnState) (xdgscram.ChannelBinding, error) {
+	cert, err := clientCert(conn)
+	if err != nil {
+		return xdgscram.ChannelBinding{}, err
+	}
+	return endPointBinding(cert)
+}
+
+// consistent checks every piece of carried channel-binding material
+// against the other sources, whichever binding type is configured or
+// chosen: data that contradicts itself is refused even when the type it
+// feeds would not be used.
+func (c *config) consistent(conn *sasl.ConnState, client bool) error {
+	if _, err := conn.TLSExporter(); err != nil {
+		return fmt.Errorf("scram: %w", err)
+	}
+	if client {
+		_, err := clientCert(conn)
+		return err
+	}
+	_, err := c.serverEndPoint(conn)
+	return err
+}
+
+// serverEndPoint derives a server's tls-server-end-point from the
+// certificate conn.ChannelBinding carries or, failing that, the one
+// Options.ServerCertificate returns. It returns no binding and no error
+// when neither knows the certificate.
+func (c *config) serverEndPoint(conn *sasl.ConnState) (*xdgscram.ChannelBinding, error) {
+	var fromOpts *x509.Certificate
+	if c.serverCrt != nil {
+		fromOpts = c.serverCrt(connTLS(conn))
+	}
+	cert, err := pickCert(carriedCert(conn), fromOpts, "Options.ServerCertificate's")
+	if err != nil || cert == nil {
+		return nil, err
+	}
+	cb, err := endPointBinding(cert)
+	if err != nil {
+		return nil, nil
+	}
+	return &cb, nil
+}
+
 // clientBinding returns the first channel binding in the configured order
-// that a client can derive from cs.
-func (c *config) clientBinding(cs *tls.ConnectionState) (xdgscram.ChannelBinding, error) {
+// that a client can derive from conn. Inconsistent channel-binding data
+// (sasl.ErrChannelBindingData) stops the search: it is never skipped in
+// favour of another type.
+func (c *config) clientBinding(conn *sasl.ConnState) (xdgscram.ChannelBinding, error) {
 	if c.noCB {
 		return xdgscram.ChannelBinding{}, errCBDisabled
 	}
-	if !handshaken(cs) {
+	if err := c.consistent(conn, true); err != nil {
+		return xdgscram.ChannelBinding{}, err
+	}
+	if !handshaken(connTLS(conn)) {
 		return xdgscram.ChannelBinding{}, errNoTLS
 	}
 	var errs []error
@@ -92,51 +159,67 @@ func (c *config) clientBinding(cs *tls.ConnectionState) (xdgscram.ChannelBinding
 		var err error
 		switch typ {
 		case BindingTLSExporter:
-			cb, err = exporterBinding(cs)
+			cb, err = exporterBinding(conn)
 		case BindingTLSServerEndPoint:
-			var cert *x509.Certificate
-			if len(cs.PeerCertificates) > 0 {
-				cert = cs.PeerCertificates[0]
-			}
-			cb, err = endPointBinding(cert)
+			cb, err = clientEndPoint(conn)
 		}
 		if err == nil {
 			return cb, nil
+		}
+		if errors.Is(err, sasl.ErrChannelBindingData) {
+			return xdgscram.ChannelBinding{}, err
 		}
 		errs = append(errs, err)
 	}
 	return xdgscram.ChannelBinding{}, fmt.Errorf("%w: %w", errNoBinding, errors.Join(errs...))
 }
 
-// serverBindings returns every channel binding a server can derive from cs,
-// by type.
-func (c *config) serverBindings(cs *tls.ConnectionState) map[string]xdgscram.ChannelBinding {
-	if c.noCB || !handshaken(cs) {
-		return nil
+// serverBindings returns every channel binding a server can derive from
+// conn, by type. Inconsistent channel-binding data is an error, not a
+// missing type.
+func (c *config) serverBindings(conn *sasl.ConnState) (map[string]xdgscram.ChannelBinding, error) {
+	if c.noCB {
+		return nil, nil
+	}
+	if err := c.consistent(conn, false); err != nil {
+		return nil, err
+	}
+	if !handshaken(connTLS(conn)) {
+		return nil, nil
 	}
 	out := map[string]xdgscram.ChannelBinding{}
 	for _, typ := range c.bindings {
 		switch typ {
 		case BindingTLSExporter:
-			if cb, err := exporterBinding(cs); err == nil {
+			cb, err := exporterBinding(conn)
+			if errors.Is(err, sasl.ErrChannelBindingData) {
+				return nil, err
+			}
+			if err == nil {
 				out[typ] = cb
 			}
 		case BindingTLSServerEndPoint:
-			if c.serverCrt == nil {
-				continue
+			cb, err := c.serverEndPoint(conn)
+			if err != nil {
+				return nil, err
 			}
-			if cb, err := endPointBinding(c.serverCrt(cs)); err == nil {
-				out[typ] = cb
+			if cb != nil {
+				out[typ] = *cb
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // usable is the -PLUS descriptors' Usable: a channel binding must be
 // derivable from conn, as a client (from the peer's certificate) or as a
-// server (tls-exporter, or Options.ServerCertificate). The core asks it on
-// both sides and ConnState does not say which side it describes.
+// server (tls-exporter, the certificate conn.ChannelBinding carries, or
+// Options.ServerCertificate). The core asks it on both sides and ConnState
+// does not say which side it describes, so carried data counts as
+// inconsistent here only when it is inconsistent in both readings (a
+// tls-exporter value that contradicts the TLS state always is; a carried
+// server certificate that differs from the peer's is the normal view of a
+// server whose client presented a certificate).
 func (c *config) usable(conn *sasl.ConnState) error {
 	if c.err != nil {
 		return c.err
@@ -144,16 +227,13 @@ func (c *config) usable(conn *sasl.ConnState) error {
 	if c.noCB {
 		return errCBDisabled
 	}
-	var cs *tls.ConnectionState
-	if conn != nil {
-		cs = conn.TLS
-	}
-	if !handshaken(cs) {
-		return errNoTLS
-	}
-	_, err := c.clientBinding(cs)
-	if err == nil || len(c.serverBindings(cs)) > 0 {
+	_, cerr := c.clientBinding(conn)
+	srv, serr := c.serverBindings(conn)
+	switch {
+	case cerr == nil, serr == nil && len(srv) > 0:
 		return nil
+	case errors.Is(serr, sasl.ErrChannelBindingData):
+		return serr
 	}
-	return err
+	return cerr
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	xdgscram "github.com/xdg-go/scram"
+
 	"github.com/saslkit/saslkit/sasl"
 )
 
@@ -30,14 +32,14 @@ func TestExporterBindingTLS13(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := newConfig(nil, false)
-	cb, err := cfg.clientBinding(&ccs)
+	cb, err := cfg.clientBinding(onTLS(&ccs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cb.Type != BindingTLSExporter || !bytes.Equal(cb.Data, want) || len(cb.Data) != 32 {
 		t.Fatalf("client binding %s %x, want tls-exporter %x", cb.Type, cb.Data, want)
 	}
-	sb := cfg.serverBindings(&scs)
+	sb := serverBindings(t, cfg, onTLS(&scs))
 	if got := sb[BindingTLSExporter]; !bytes.Equal(got.Data, want) {
 		t.Fatalf("server tls-exporter %x, want %x", got.Data, want)
 	}
@@ -71,6 +73,20 @@ func TestExporterBindingTLS13(t *testing.T) {
 	}
 }
 
+// onTLS is a ConnState holding only a TLS state.
+func onTLS(cs *tls.ConnectionState) *sasl.ConnState { return &sasl.ConnState{TLS: cs} }
+
+// serverBindings returns the bindings a server derives from conn, failing
+// the test on an error.
+func serverBindings(t *testing.T, cfg *config, conn *sasl.ConnState) map[string]xdgscram.ChannelBinding {
+	t.Helper()
+	sb, err := cfg.serverBindings(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
 func b64(b []byte) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
@@ -86,19 +102,19 @@ func b64(b []byte) string {
 func TestExporterUnavailable(t *testing.T) {
 	cfg := newConfig(nil, false)
 	hand := &tls.ConnectionState{Version: tls.VersionTLS12, HandshakeComplete: true}
-	if _, err := exporterBinding(hand); !errors.Is(err, errNoExporter) {
+	if _, err := exporterBinding(onTLS(hand)); !errors.Is(err, errNoExporter) {
 		t.Fatalf("hand-built TLS 1.2 state: %v", err)
 	}
-	if _, err := cfg.clientBinding(hand); err == nil {
+	if _, err := cfg.clientBinding(onTLS(hand)); err == nil {
 		t.Fatal("binding derived from a hand-built state without certificates")
 	}
 	if err := SHA256Plus(nil).Usable(&sasl.ConnState{TLS: hand}); err == nil {
 		t.Fatal("-PLUS usable on a state without exporter or certificate")
 	}
-	if _, err := exporterBinding(&tls.ConnectionState{Version: tls.VersionTLS13}); !errors.Is(err, errNoTLS) {
+	if _, err := exporterBinding(onTLS(&tls.ConnectionState{Version: tls.VersionTLS13})); !errors.Is(err, errNoTLS) {
 		t.Fatalf("incomplete handshake: %v", err)
 	}
-	if _, err := exporterBinding(&tls.ConnectionState{Version: tls.VersionTLS11, HandshakeComplete: true}); !errors.Is(err, errNoExporter) {
+	if _, err := exporterBinding(onTLS(&tls.ConnectionState{Version: tls.VersionTLS11, HandshakeComplete: true})); !errors.Is(err, errNoExporter) {
 		t.Fatalf("TLS 1.1: %v", err)
 	}
 
@@ -108,21 +124,21 @@ func TestExporterUnavailable(t *testing.T) {
 	if _, err := ccs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
 		t.Fatal("crypto/tls exported keying material; the test premise is wrong")
 	}
-	if _, err := exporterBinding(&ccs); !errors.Is(err, errNoExporter) {
+	if _, err := exporterBinding(onTLS(&ccs)); !errors.Is(err, errNoExporter) {
 		t.Fatalf("exporter derived where crypto/tls refuses: %v", err)
 	}
-	cb, err := cfg.clientBinding(&ccs)
+	cb, err := cfg.clientBinding(onTLS(&ccs))
 	if err != nil || cb.Type != BindingTLSServerEndPoint {
 		t.Fatalf("fallback binding %s, %v", cb.Type, err)
 	}
-	if _, err := (newConfig(&Options{ChannelBindings: []string{BindingTLSExporter}}, false)).clientBinding(&ccs); err == nil {
+	if _, err := (newConfig(&Options{ChannelBindings: []string{BindingTLSExporter}}, false)).clientBinding(onTLS(&ccs)); err == nil {
 		t.Fatal("binding derived with only tls-exporter allowed")
 	}
 
 	// TLS 1.2 with EMS between Go peers: the exporter is available.
 	cc, _ = tlsPair(t, cert, tls.VersionTLS12, nil)
 	ccs = cc.ConnectionState()
-	if cb, err := exporterBinding(&ccs); err != nil || cb.Type != BindingTLSExporter {
+	if cb, err := exporterBinding(onTLS(&ccs)); err != nil || cb.Type != BindingTLSExporter {
 		t.Fatalf("TLS 1.2 with EMS: %v", err)
 	}
 }
@@ -196,12 +212,12 @@ func TestServerEndPointHash(t *testing.T) {
 		cc, sc := tlsPair(t, cert, tls.VersionTLS13, nil)
 		ccs := cc.ConnectionState()
 		cfg := newConfig(&Options{ChannelBindings: []string{BindingTLSServerEndPoint}, ServerCertificate: serverCertOf(cert.x509)}, false)
-		cb, err := cfg.clientBinding(&ccs)
+		cb, err := cfg.clientBinding(onTLS(&ccs))
 		if err != nil || !bytes.Equal(cb.Data, sum384(cert.x509.Raw)) {
 			t.Fatalf("client %x, %v", cb.Data, err)
 		}
 		scs := sc.ConnectionState()
-		if got := cfg.serverBindings(&scs)[BindingTLSServerEndPoint]; !bytes.Equal(got.Data, cb.Data) {
+		if got := serverBindings(t, cfg, onTLS(&scs))[BindingTLSServerEndPoint]; !bytes.Equal(got.Data, cb.Data) {
 			t.Fatalf("server %x, client %x", got.Data, cb.Data)
 		}
 	})
@@ -211,17 +227,17 @@ func TestServerEndPointHash(t *testing.T) {
 		ccs, scs := cc.ConnectionState(), sc.ConnectionState()
 		endOnly := &Options{ChannelBindings: []string{BindingTLSServerEndPoint}, ServerCertificate: serverCertOf(cert.x509)}
 		cfg := newConfig(endOnly, false)
-		if _, err := cfg.clientBinding(&ccs); !errors.Is(err, errNoCertHash) {
+		if _, err := cfg.clientBinding(onTLS(&ccs)); !errors.Is(err, errNoCertHash) {
 			t.Fatalf("client binding on Ed25519: %v", err)
 		}
-		if len(cfg.serverBindings(&scs)) != 0 {
+		if len(serverBindings(t, cfg, onTLS(&scs))) != 0 {
 			t.Fatal("server offers tls-server-end-point on Ed25519")
 		}
 		if err := SHA256Plus(endOnly).Usable(&sasl.ConnState{TLS: &ccs}); err == nil {
 			t.Fatal("-PLUS usable with only tls-server-end-point on Ed25519")
 		}
 		// With the defaults, tls-exporter still works.
-		if cb, err := newConfig(nil, false).clientBinding(&ccs); err != nil || cb.Type != BindingTLSExporter {
+		if cb, err := newConfig(nil, false).clientBinding(onTLS(&ccs)); err != nil || cb.Type != BindingTLSExporter {
 			t.Fatalf("default binding on Ed25519: %s, %v", cb.Type, err)
 		}
 	})

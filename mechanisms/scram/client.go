@@ -82,8 +82,12 @@ func newClient(cfg *config, s hashSpec, plus bool, p *sasl.ClientParams) (*Clien
 		xc = xc.WithNonceGenerator(cfg.nonce)
 	}
 	c := &Client{cfg: cfg, spec: s, mech: name, username: user, authzid: authz}
-	cb, cbErr := cfg.clientBinding(connTLS(p.Conn))
+	cb, cbErr := cfg.clientBinding(p.Conn)
 	switch {
+	case errors.Is(cbErr, sasl.ErrChannelBindingData):
+		// Whether to bind, and the gs2 flag of a client that does not,
+		// depend on this data: refuse rather than guess.
+		return nil, fmt.Errorf("%w: %s: %w", sasl.ErrUnusable, name, cbErr)
 	case plus:
 		if cbErr != nil {
 			return nil, fmt.Errorf("%w: %s: %w", sasl.ErrUnusable, name, cbErr)

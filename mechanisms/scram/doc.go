@@ -53,10 +53,25 @@
 //     it is signed with MD5 or SHA-1, with the signature's hash otherwise, and
 //     is unavailable for signature algorithms without a single hash, such as
 //     Ed25519. A server cannot read its own certificate from a
-//     tls.ConnectionState, so it offers tls-server-end-point only when
-//     Options.ServerCertificate is set.
+//     tls.ConnectionState, so it offers tls-server-end-point only when it
+//     learns the certificate from sasl.ConnState.ChannelBinding or, the
+//     older way, Options.ServerCertificate.
 //   - tls-unique is never used: it is undefined on TLS 1.3 and weak on
 //     TLS 1.2 (the triple-handshake attack).
+//
+// Where the TLS state cannot supply the binding data itself, it comes from
+// sasl.ConnState.ChannelBinding: a ConnState rebuilt in another process (a
+// plugin receives the host's tls-exporter value and the server's
+// certificate) carries the exporter value and the server certificate, and a
+// server's ConnState carries the certificate it presented. The live TLS
+// state wins where it can supply a value, and carried values must agree
+// with it and with Options.ServerCertificate. Data that does not (an
+// exporter of the wrong length or one that differs from the live export, a
+// certificate that differs from the peer's) makes NewClient and NewServer
+// fail with an error wrapping sasl.ErrUnusable and
+// sasl.ErrChannelBindingData, for the -PLUS forms and the others alike
+// (the gs2 flag depends on it): it is never skipped in favour of another
+// binding type or of no binding.
 //
 // A client running a mechanism without -PLUS on a connection where it could
 // bind sends the gs2 flag "y" when the server's advertised list

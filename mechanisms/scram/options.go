@@ -81,8 +81,14 @@ type Options struct {
 	ChannelBindings []string
 	// ServerCertificate returns the certificate a server presented on a
 	// connection, which tls.ConnectionState does not carry. A server needs
-	// it to offer tls-server-end-point; when nil, the server offers only
+	// the certificate to offer tls-server-end-point; when neither this nor
+	// sasl.ConnState.ChannelBinding supplies it, the server offers only
 	// tls-exporter. It may return nil for "unknown".
+	//
+	// This is the older way; setting ConnState.ChannelBinding's
+	// ServerCertificate per connection is preferred, and takes precedence.
+	// When both name a certificate they must be the same one, or the
+	// server refuses to run (sasl.ErrChannelBindingData).
 	ServerCertificate func(cs *tls.ConnectionState) *x509.Certificate
 	// NoChannelBinding turns channel binding off: All omits the -PLUS
 	// forms, the -PLUS descriptors are never usable, clients send the gs2

@@ -64,14 +64,18 @@ func newServer(ctx context.Context, cfg *config, s hashSpec, plus bool, lookup s
 		ctx = context.Background()
 	}
 	srv := &Server{
-		ctx:      ctx,
-		cfg:      cfg,
-		spec:     s,
-		mech:     s.mechName(plus),
-		plus:     plus,
-		lookup:   lookup,
-		bindings: cfg.serverBindings(connTLS(conn)),
+		ctx:    ctx,
+		cfg:    cfg,
+		spec:   s,
+		mech:   s.mechName(plus),
+		plus:   plus,
+		lookup: lookup,
 	}
+	bindings, err := cfg.serverBindings(conn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", sasl.ErrUnusable, srv.mech, err)
+	}
+	srv.bindings = bindings
 	if plus && len(srv.bindings) == 0 {
 		return nil, fmt.Errorf("%w: %s: %w", sasl.ErrUnusable, srv.mech, errNoBinding)
 	}

@@ -1,6 +1,6 @@
 // Command userdb is a saslkit mechanism plugin that keeps a mail server's
-// user database in a process of its own. It serves PLAIN and SCRAM-SHA-256,
-// client and server side; its servers check credentials against a user file
+// user database in a process of its own. It serves PLAIN, SCRAM-SHA-256
+// and SCRAM-SHA-256-PLUS, client and server side; its servers check credentials against a user file
 // given as its only argument, so the mail server process never reads the
 // file and never sees a stored key.
 //
@@ -8,9 +8,13 @@
 // lines starting with '#' are skipped. SCRAM credentials are derived from
 // the passwords once, at start, with a fresh random salt per user.
 //
-// The plugin cannot bind SCRAM to the host's TLS channel (the exchange runs
-// in another process), so it serves SCRAM-SHA-256 without channel binding:
-// a host using it should not advertise SCRAM-SHA-256-PLUS.
+// SCRAM-SHA-256-PLUS binds the exchange to the host's TLS connection
+// although the exchange runs in this process: the host sends the
+// connection's tls-exporter value and the server's certificate with every
+// conversation, and the plugin binds to them (sasl.ConnState.ChannelBinding).
+// Because its SCRAM server can bind, it treats a client's gs2 flag "y" as a
+// downgrade (RFC 5802 §6): a host serving SCRAM-SHA-256 from this plugin
+// over TLS advertises SCRAM-SHA-256-PLUS too.
 //
 // Build it, record its checksum and open it from a host:
 //
@@ -57,11 +61,11 @@ func main() {
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	opts := &scram.Options{FakeSaltKey: key, NoChannelBinding: true, Iterations: iterations}
+	opts := &scram.Options{FakeSaltKey: key, Iterations: iterations}
 	plugins.Serve(&plugins.ServeConfig{
 		Name:       "userdb",
 		Version:    "1",
-		Mechanisms: []sasl.Mechanism{scram.SHA256(opts), plain.Mechanism()},
+		Mechanisms: []sasl.Mechanism{scram.SHA256Plus(opts), scram.SHA256(opts), plain.Mechanism()},
 		Verifiers: &sasl.Verifiers{
 			Password: sasl.PasswordVerifierFunc(func(_ context.Context, authzid, username, password string) (sasl.Identity, error) {
 				u, ok := users[username]
