@@ -50,7 +50,10 @@
 //
 // A mechanism plugin sets ServeConfig.Mechanisms and, for server sides,
 // ServeConfig.Verifiers: a server mechanism served by a plugin checks
-// credentials with the plugin's verifiers, never the host's.
+// credentials with the plugin's verifiers, never the host's. Its
+// mechanisms see the host's connection as a sasl.ConnState whose
+// ChannelBinding carries the host's tls-exporter value and the server's
+// certificate, so SCRAM-*-PLUS runs in a plugin as it does in the host.
 //
 // docs/plugins.md describes the protocol for plugins in other languages,
 // the security model, and how to operate plugins.

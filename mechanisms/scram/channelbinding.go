@@ -25,24 +25,21 @@ func handshaken(cs *tls.ConnectionState) bool {
 	return cs != nil && cs.HandshakeComplete
 }
 
-// exporterBinding derives tls-exporter from conn: exported from its TLS
-// state, or carried in conn.ChannelBinding when the state cannot export
-// (sasl.ConnState.TLSExporter applies the precedence rule and refuses
-// inconsistent values). crypto/tls refuses to export keying material on
-// TLS 1.2 without the extended master secret extension (unless
-// GODEBUG=tlsunsafeekm=1, which must not be used for channel binding), and
-// on connections that allow renegotiation.
-func exporterBinding(conn *sasl.ConnState) (xdgscram.ChannelBinding, error) {
-	data, err := conn.TLSExporter()
+// exporterBinding makes the tls-exporter binding from ekm, the value
+// sasl.ConnState.TLSExporter returned for conn: exported from its TLS state,
+// or carried in conn.ChannelBinding when the state cannot export.
+// crypto/tls refuses to export keying material on TLS 1.2 without the
+// extended master secret extension (unless GODEBUG=tlsunsafeekm=1, which
+// must not be used for channel binding), and on connections that allow
+// renegotiation.
+func exporterBinding(conn *sasl.ConnState, ekm []byte) (xdgscram.ChannelBinding, error) {
 	switch {
-	case err != nil:
-		return xdgscram.ChannelBinding{}, fmt.Errorf("scram: %w", err)
-	case data == nil && !handshaken(connTLS(conn)):
+	case ekm == nil && !handshaken(connTLS(conn)):
 		return xdgscram.ChannelBinding{}, errNoTLS
-	case data == nil:
+	case ekm == nil:
 		return xdgscram.ChannelBinding{}, errNoExporter
 	}
-	return xdgscram.ChannelBinding{Type: xdgscram.ChannelBindingTLSExporter, Data: data}, nil
+	return xdgscram.ChannelBinding{Type: xdgscram.ChannelBindingTLSExporter, Data: ekm}, nil
 }
 
 // endPointBinding derives tls-server-end-point from the server's
@@ -106,17 +103,18 @@ func clientEndPoint(conn *sasl.ConnState) (xdgscram.ChannelBinding, error) {
 // consistent checks every piece of carried channel-binding material
 // against the other sources, whichever binding type is configured or
 // chosen: data that contradicts itself is refused even when the type it
-// feeds would not be used.
-func (c *config) consistent(conn *sasl.ConnState, client bool) error {
-	if _, err := conn.TLSExporter(); err != nil {
-		return fmt.Errorf("scram: %w", err)
+// feeds would not be used. It returns the tls-exporter value, or nil.
+func (c *config) consistent(conn *sasl.ConnState, client bool) ([]byte, error) {
+	ekm, err := conn.TLSExporter()
+	if err != nil {
+		return nil, fmt.Errorf("scram: %w", err)
 	}
 	if client {
-		_, err := clientCert(conn)
-		return err
+		_, err = clientCert(conn)
+	} else {
+		_, err = c.serverEndPoint(conn)
 	}
-	_, err := c.serverEndPoint(conn)
-	return err
+	return ekm, err
 }
 
 // serverEndPoint derives a server's tls-server-end-point from the
@@ -147,7 +145,8 @@ func (c *config) clientBinding(conn *sasl.ConnState) (xdgscram.ChannelBinding, e
 	if c.noCB {
 		return xdgscram.ChannelBinding{}, errCBDisabled
 	}
-	if err := c.consistent(conn, true); err != nil {
+	ekm, err := c.consistent(conn, true)
+	if err != nil {
 		return xdgscram.ChannelBinding{}, err
 	}
 	if !handshaken(connTLS(conn)) {
@@ -159,7 +158,7 @@ func (c *config) clientBinding(conn *sasl.ConnState) (xdgscram.ChannelBinding, e
 		var err error
 		switch typ {
 		case BindingTLSExporter:
-			cb, err = exporterBinding(conn)
+			cb, err = exporterBinding(conn, ekm)
 		case BindingTLSServerEndPoint:
 			cb, err = clientEndPoint(conn)
 		}
@@ -181,7 +180,8 @@ func (c *config) serverBindings(conn *sasl.ConnState) (map[string]xdgscram.Chann
 	if c.noCB {
 		return nil, nil
 	}
-	if err := c.consistent(conn, false); err != nil {
+	ekm, err := c.consistent(conn, false)
+	if err != nil {
 		return nil, err
 	}
 	if !handshaken(connTLS(conn)) {
@@ -191,11 +191,7 @@ func (c *config) serverBindings(conn *sasl.ConnState) (map[string]xdgscram.Chann
 	for _, typ := range c.bindings {
 		switch typ {
 		case BindingTLSExporter:
-			cb, err := exporterBinding(conn)
-			if errors.Is(err, sasl.ErrChannelBindingData) {
-				return nil, err
-			}
-			if err == nil {
+			if cb, err := exporterBinding(conn, ekm); err == nil {
 				out[typ] = cb
 			}
 		case BindingTLSServerEndPoint:

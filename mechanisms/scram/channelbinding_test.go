@@ -102,7 +102,7 @@ func b64(b []byte) string {
 func TestExporterUnavailable(t *testing.T) {
 	cfg := newConfig(nil, false)
 	hand := &tls.ConnectionState{Version: tls.VersionTLS12, HandshakeComplete: true}
-	if _, err := exporterBinding(onTLS(hand)); !errors.Is(err, errNoExporter) {
+	if _, err := deriveExporter(onTLS(hand)); !errors.Is(err, errNoExporter) {
 		t.Fatalf("hand-built TLS 1.2 state: %v", err)
 	}
 	if _, err := cfg.clientBinding(onTLS(hand)); err == nil {
@@ -111,10 +111,10 @@ func TestExporterUnavailable(t *testing.T) {
 	if err := SHA256Plus(nil).Usable(&sasl.ConnState{TLS: hand}); err == nil {
 		t.Fatal("-PLUS usable on a state without exporter or certificate")
 	}
-	if _, err := exporterBinding(onTLS(&tls.ConnectionState{Version: tls.VersionTLS13})); !errors.Is(err, errNoTLS) {
+	if _, err := deriveExporter(onTLS(&tls.ConnectionState{Version: tls.VersionTLS13})); !errors.Is(err, errNoTLS) {
 		t.Fatalf("incomplete handshake: %v", err)
 	}
-	if _, err := exporterBinding(onTLS(&tls.ConnectionState{Version: tls.VersionTLS11, HandshakeComplete: true})); !errors.Is(err, errNoExporter) {
+	if _, err := deriveExporter(onTLS(&tls.ConnectionState{Version: tls.VersionTLS11, HandshakeComplete: true})); !errors.Is(err, errNoExporter) {
 		t.Fatalf("TLS 1.1: %v", err)
 	}
 
@@ -124,7 +124,7 @@ func TestExporterUnavailable(t *testing.T) {
 	if _, err := ccs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
 		t.Fatal("crypto/tls exported keying material; the test premise is wrong")
 	}
-	if _, err := exporterBinding(onTLS(&ccs)); !errors.Is(err, errNoExporter) {
+	if _, err := deriveExporter(onTLS(&ccs)); !errors.Is(err, errNoExporter) {
 		t.Fatalf("exporter derived where crypto/tls refuses: %v", err)
 	}
 	cb, err := cfg.clientBinding(onTLS(&ccs))
@@ -138,7 +138,7 @@ func TestExporterUnavailable(t *testing.T) {
 	// TLS 1.2 with EMS between Go peers: the exporter is available.
 	cc, _ = tlsPair(t, cert, tls.VersionTLS12, nil)
 	ccs = cc.ConnectionState()
-	if cb, err := exporterBinding(onTLS(&ccs)); err != nil || cb.Type != BindingTLSExporter {
+	if cb, err := deriveExporter(onTLS(&ccs)); err != nil || cb.Type != BindingTLSExporter {
 		t.Fatalf("TLS 1.2 with EMS: %v", err)
 	}
 }
@@ -296,4 +296,13 @@ func TestServerAcceptsYWithoutPlus(t *testing.T) {
 	if r := run(t, c, s); !r.ok() {
 		t.Fatalf("exchange: %+v", r)
 	}
+}
+
+// deriveExporter derives tls-exporter from conn as clients and servers do.
+func deriveExporter(conn *sasl.ConnState) (xdgscram.ChannelBinding, error) {
+	ekm, err := conn.TLSExporter()
+	if err != nil {
+		return xdgscram.ChannelBinding{}, err
+	}
+	return exporterBinding(conn, ekm)
 }
