@@ -50,5 +50,5 @@ func ExampleBuiltin_negotiate() {
 	fmt.Println(n.Reason())
 	// Output:
 	// OAUTHBEARER true
-	// OAUTHBEARER chosen; passed over PLAIN (credentials missing for mechanism), PLAIN-CLIENTTOKEN (mechanism not registered), XOAUTH (mechanism not registered)
+	// OAUTHBEARER chosen; not usable: PLAIN (no password), PLAIN-CLIENTTOKEN (mechanism not registered), XOAUTH (mechanism not registered)
 }

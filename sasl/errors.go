@@ -23,6 +23,8 @@ var (
 	// not loopback, and the policy does not allow it. Nothing was sent.
 	ErrInsecureTransport = errors.New("sasl: refusing to send a secret over an insecure connection")
 	// ErrNoCredentials: the credentials lack what the mechanism needs.
+	// Negotiate and Registry.NewClient return it as a CredentialsError
+	// that says what is missing.
 	ErrNoCredentials = errors.New("sasl: credentials missing for mechanism")
 	// ErrDenied: the policy does not allow the mechanism.
 	ErrDenied = errors.New("sasl: mechanism not allowed by policy")
@@ -119,6 +121,42 @@ func (e *TokenError) Error() string {
 // Unwrap returns ErrAuthFailed.
 func (e *TokenError) Unwrap() error { return ErrAuthFailed }
 
+// CredentialsError says which credential kinds a mechanism needs that the
+// credentials lack. It matches ErrNoCredentials with errors.Is; errors.As
+// finds it as a value (var ce sasl.CredentialsError), not a pointer.
+type CredentialsError struct {
+	// Missing are the kinds the mechanism needs and the credentials do
+	// not hold.
+	Missing Need
+}
+
+// Error says what is missing, one phrase per kind: "sasl: no password",
+// "sasl: no token source", "sasl: no external identity", joined with ", ".
+// Credentials.External asks for an identity the transport established,
+// which is usually but not always a TLS client certificate, hence "external
+// identity".
+func (e CredentialsError) Error() string {
+	var b strings.Builder
+	b.WriteString("sasl: ")
+	sep := ""
+	for _, k := range [...]struct {
+		n    Need
+		what string
+	}{{NeedPassword, "no password"}, {NeedToken, "no token source"}, {NeedExternal, "no external identity"}} {
+		if e.Missing&k.n != 0 {
+			b.WriteString(sep + k.what)
+			sep = ", "
+		}
+	}
+	if rest := e.Missing &^ (NeedPassword | NeedToken | NeedExternal); rest != 0 || sep == "" {
+		b.WriteString(sep + "credentials missing for mechanism")
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrNoCredentials.
+func (e CredentialsError) Unwrap() error { return ErrNoCredentials }
+
 // NegotiationError explains why Negotiate found no mechanism: what the server
 // advertised and why each candidate was passed over. It matches
 // ErrNoMechanism with errors.Is, and also ErrInsecureTransport when at least
@@ -132,9 +170,10 @@ type NegotiationError struct {
 	Rejected []Rejection
 }
 
-// Rejection is one mechanism Negotiate passed over. Err wraps one of
-// ErrNotRegistered, ErrDenied, ErrNoCredentials, ErrInsecureTransport,
-// ErrUnusable, or the error a factory or token source returned.
+// Rejection is one mechanism Negotiate found not usable. Err is or wraps one
+// of ErrNotRegistered, ErrDenied, ErrNoCredentials (a CredentialsError),
+// ErrInsecureTransport, ErrUnusable, or the error a factory or token source
+// returned.
 type Rejection struct {
 	Mechanism string
 	Err       error
@@ -177,11 +216,24 @@ func (e *NegotiationError) Unwrap() []error {
 				errs = append(errs, ErrInsecureTransport)
 				insecure = true
 			}
-		case r.Err == ErrNotRegistered, r.Err == ErrDenied, r.Err == ErrNoCredentials,
+		case r.Err == ErrNotRegistered, r.Err == ErrDenied, routineCredentials(r.Err),
 			r.Err == ErrClientOnly, errors.Is(r.Err, ErrUnusable):
 		default:
 			errs = append(errs, r.Err)
 		}
 	}
 	return errs
+}
+
+// routineCredentials reports whether err is the policy's finding that the
+// credentials lack what a mechanism needs (a CredentialsError, or the bare
+// sentinel). A factory's or token source's error that merely wraps
+// ErrNoCredentials is not routine: Unwrap surfaces it like any other error
+// of theirs, which errors.Is(err, ErrNoCredentials) would hide.
+func routineCredentials(err error) bool {
+	if err == ErrNoCredentials {
+		return true
+	}
+	_, ok := err.(CredentialsError)
+	return ok
 }

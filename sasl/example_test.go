@@ -44,7 +44,26 @@ func ExampleRegistry_Negotiate() {
 	}
 	fmt.Println(n.Reason())
 	// Output:
-	// SCRAM-SHA-256 chosen; passed over XOAUTH2 (credentials missing for mechanism)
+	// SCRAM-SHA-256 chosen; not usable: XOAUTH2 (no token source)
+}
+
+// A mechanism the credentials cannot drive is rejected with a
+// CredentialsError that says what is missing; it matches ErrNoCredentials.
+func ExampleCredentialsError() {
+	reg := testRegistry(nil)
+	creds := &sasl.Credentials{Username: "tim", Password: "tanstaaftanstaaf"}
+
+	_, err := reg.Negotiate(context.Background(), []string{"XOAUTH2"}, creds, verifiedTLS(), nil)
+	var ne *sasl.NegotiationError
+	if errors.As(err, &ne) {
+		rj := ne.Rejected[0]
+		var ce sasl.CredentialsError
+		fmt.Println(rj.Mechanism, errors.As(rj.Err, &ce), ce.Missing, errors.Is(rj.Err, sasl.ErrNoCredentials))
+	}
+	fmt.Println(err)
+	// Output:
+	// XOAUTH2 true token true
+	// sasl: no mechanism in common (server offers XOAUTH2): XOAUTH2: no token source
 }
 
 // Over a connection without TLS, mechanisms that send a secret are refused

@@ -86,8 +86,10 @@ func (p *Policy) check(m *Mechanism, creds *Credentials, conn *ConnState, explic
 	if m.NewClient == nil {
 		return ErrClientOnly
 	}
-	if have := creds.has(); have&m.Needs != m.Needs {
-		return ErrNoCredentials
+	if missing := m.Needs &^ creds.has(); missing != 0 {
+		// A small non-pointer value: converting it to an error does not
+		// allocate.
+		return CredentialsError{Missing: missing}
 	}
 	if m.Properties.Has(SendsSecret) && !conn.Secure() && !conn.Loopback() && !p.allowInsecure() {
 		return ErrInsecureTransport
@@ -107,8 +109,8 @@ type Negotiated struct {
 	Mechanism Mechanism
 	// Client is the ready client.
 	Client Client
-	// Rejected lists the advertised mechanisms passed over before the
-	// chosen one, and why.
+	// Rejected lists the advertised mechanisms found not usable, in the
+	// order considered, and why.
 	Rejected []Rejection
 
 	token  *oauth2.Token
@@ -121,14 +123,20 @@ func (n *Negotiated) Format(f fmt.State, verb rune) {
 	redact.Format(f, verb, "sasl.Negotiated{Mechanism:"+n.Mechanism.Name+"}")
 }
 
-// Reason explains the choice in one line, for logs and diagnostics.
+// Reason explains the choice in one line, for logs and diagnostics: the
+// chosen mechanism, then each advertised mechanism that was not usable and
+// why, as in
+//
+//	OAUTHBEARER chosen; not usable: PLAIN (no password), LOGIN (no password)
+//
+// Usable mechanisms that ranked lower are not listed.
 func (n *Negotiated) Reason() string {
 	var b strings.Builder
 	b.WriteString(n.Mechanism.Name)
 	b.WriteString(" chosen")
 	for i, r := range n.Rejected {
 		if i == 0 {
-			b.WriteString("; passed over ")
+			b.WriteString("; not usable: ")
 		} else {
 			b.WriteString(", ")
 		}

@@ -244,7 +244,7 @@ func TestNegotiationErrorExplains(t *testing.T) {
 		&sasl.Credentials{Username: "u", Password: "hunter2"}, cleartext(), nil)
 	want := "sasl: no mechanism in common (server offers GSSAPI PLAIN XOAUTH2): " +
 		"GSSAPI: mechanism not registered; PLAIN: refusing to send a secret over an insecure connection; " +
-		"XOAUTH2: credentials missing for mechanism"
+		"XOAUTH2: no token source"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
 	}
@@ -261,7 +261,7 @@ func TestNegotiatedReasonAndInvalidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := n.Reason(), "XOAUTH2 chosen; passed over SCRAM-SHA-256 (credentials missing for mechanism)"; got != want {
+	if got, want := n.Reason(), "XOAUTH2 chosen; not usable: SCRAM-SHA-256 (no password)"; got != want {
 		t.Errorf("Reason = %q, want %q", got, want)
 	}
 	if !n.InvalidateToken() || src.invalidated != src.tok {
@@ -276,6 +276,78 @@ func TestNegotiatedReasonAndInvalidate(t *testing.T) {
 		&sasl.Credentials{Username: "u", TokenSource: &countingSource{tok: &oauth2.Token{AccessToken: "x"}}}, verifiedTLS(), nil)
 	if n2.InvalidateToken() {
 		t.Errorf("InvalidateToken reported support for a source without Invalidate")
+	}
+}
+
+// TestNegotiateSaysWhatIsMissing: a mechanism the credentials cannot drive
+// is rejected with a CredentialsError naming what is missing, which matches
+// ErrNoCredentials and reads the same in Reason and in a NegotiationError.
+func TestNegotiateSaysWhatIsMissing(t *testing.T) {
+	r := testRegistry(t)
+	if err := r.Register(sasl.Mechanism{Name: "X-BOTH", Needs: sasl.NeedPassword | sasl.NeedToken, Strength: 90, NewClient: newFixed("X-BOTH")}); err != nil {
+		t.Fatal(err)
+	}
+	advertised := []string{"X-BOTH", "EXTERNAL", "SCRAM-SHA-256", "OAUTHBEARER", "PLAIN", "ANONYMOUS"}
+	tok := &sasl.Credentials{Username: "u", TokenSource: &countingSource{tok: &oauth2.Token{AccessToken: "ya29.x"}}}
+	n, err := r.Negotiate(context.Background(), advertised, tok, verifiedTLS(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "OAUTHBEARER chosen; not usable: X-BOTH (no password), EXTERNAL (no external identity), " +
+		"SCRAM-SHA-256 (no password), PLAIN (no password), ANONYMOUS (mechanism not allowed by policy)"
+	if got := n.Reason(); got != want {
+		t.Errorf("Reason = %q\nwant     %q", got, want)
+	}
+	wantMissing := map[string]sasl.Need{"X-BOTH": sasl.NeedPassword, "EXTERNAL": sasl.NeedExternal, "SCRAM-SHA-256": sasl.NeedPassword, "PLAIN": sasl.NeedPassword}
+	for _, rj := range n.Rejected {
+		need, ok := wantMissing[rj.Mechanism]
+		var ce sasl.CredentialsError
+		if errors.As(rj.Err, &ce) != ok || errors.Is(rj.Err, sasl.ErrNoCredentials) != ok || ce.Missing != need {
+			t.Errorf("%s: %v (%+v)", rj.Mechanism, rj.Err, ce)
+		}
+	}
+
+	_, err = r.Negotiate(context.Background(), []string{"X-BOTH", "XOAUTH2", "EXTERNAL"}, &sasl.Credentials{Username: "u"}, verifiedTLS(), nil)
+	if got, want := fmt.Sprint(err), "sasl: no mechanism in common (server offers X-BOTH XOAUTH2 EXTERNAL): "+
+		"X-BOTH: no password, no token source; XOAUTH2: no token source; EXTERNAL: no external identity"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Missing credentials are routine: the NegotiationError does not
+	// match ErrNoCredentials because of them.
+	if !errors.Is(err, sasl.ErrNoMechanism) || errors.Is(err, sasl.ErrNoCredentials) {
+		t.Errorf("errors.Is: %v", err)
+	}
+	// A token source's own error wrapping ErrNoCredentials is not routine:
+	// it stays reachable.
+	errSource := fmt.Errorf("plugin: %w: no refresh token", sasl.ErrNoCredentials)
+	_, err = r.Negotiate(context.Background(), []string{"XOAUTH2"}, &sasl.Credentials{Username: "u", TokenSource: &countingSource{err: errSource}}, verifiedTLS(), nil)
+	if !errors.Is(err, errSource) || !errors.Is(err, sasl.ErrNoCredentials) {
+		t.Errorf("token source error hidden: %v", err)
+	}
+}
+
+func TestCredentialsErrorText(t *testing.T) {
+	for _, tc := range []struct {
+		missing sasl.Need
+		want    string
+	}{
+		{sasl.NeedPassword, "sasl: no password"},
+		{sasl.NeedToken, "sasl: no token source"},
+		{sasl.NeedExternal, "sasl: no external identity"},
+		{sasl.NeedPassword | sasl.NeedExternal, "sasl: no password, no external identity"},
+		{sasl.NeedToken | 1<<20, "sasl: no token source, credentials missing for mechanism"},
+		{1 << 20, "sasl: credentials missing for mechanism"},
+		{sasl.NeedNothing, "sasl: credentials missing for mechanism"},
+	} {
+		err := sasl.CredentialsError{Missing: tc.missing}
+		if err.Error() != tc.want || !errors.Is(err, sasl.ErrNoCredentials) {
+			t.Errorf("%v: %q", tc.missing, err.Error())
+		}
+	}
+	// Registry.NewClient names the mechanism after what is missing.
+	_, err := testRegistry(t).NewClient(context.Background(), "EXTERNAL", &sasl.Credentials{Password: "p"}, verifiedTLS(), nil)
+	if got, want := fmt.Sprint(err), "sasl: no external identity: EXTERNAL"; got != want {
+		t.Errorf("NewClient: %q, want %q", got, want)
 	}
 }
 
