@@ -81,7 +81,7 @@ func TestRejectedTwiceIsReturned(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	var ae *adapters.AuthError
-	if !errors.As(err, &ae) || ae.Mechanism != "XOAUTH2" {
+	if !errors.As(err, &ae) || ae.Mechanism != "XOAUTH2" || strings.Join(ae.Advertised, " ") != "XOAUTH2" {
 		t.Fatalf("err = %#v", err)
 	}
 	if calls != 2 {

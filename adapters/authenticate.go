@@ -54,7 +54,8 @@ type Exchange func(ctx context.Context, n *sasl.Negotiated) error
 // On success it returns the negotiation that authenticated. Errors before
 // anything was sent are negotiation errors (sasl.ErrNoMechanism,
 // sasl.ErrInsecureTransport, a token source's error); an *AuthError records
-// sasl.FailureOf of the client when the exchange does not.
+// sasl.FailureOf of the client when the exchange does not, and the
+// advertised list it negotiated from.
 func Authenticate(ctx context.Context, opts *Options, advertised []string, conn *sasl.ConnState, exchange Exchange) (*sasl.Negotiated, error) {
 	if exchange == nil {
 		return nil, errors.New("adapters: Authenticate: nil exchange")
@@ -89,7 +90,7 @@ func runOnce(ctx context.Context, n *sasl.Negotiated, exchange Exchange) error {
 	err := exchange(ctx, n)
 	if err == nil {
 		if err := sasl.CheckServerAuth(n.Client); err != nil {
-			return &AuthError{Mechanism: n.Mechanism.Name, Kind: ErrCancelled, Cause: err}
+			return &AuthError{Mechanism: n.Mechanism.Name, Kind: ErrCancelled, Cause: err, Advertised: n.Advertised}
 		}
 		return nil
 	}
@@ -100,6 +101,9 @@ func runOnce(ctx context.Context, n *sasl.Negotiated, exchange Exchange) error {
 		}
 		if ae.Failure == nil {
 			ae.Failure = sasl.FailureOf(n.Client)
+		}
+		if ae.Advertised == nil {
+			ae.Advertised = n.Advertised
 		}
 		return err
 	}

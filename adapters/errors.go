@@ -54,6 +54,10 @@ type AuthError struct {
 	// (*imap.Error, *smtp.SMTPError) or, when the client cancelled, the
 	// mechanism's error. It may be nil.
 	Cause error
+	// Advertised is the server's mechanism list the exchange's mechanism
+	// was negotiated from (sasl.Negotiated.Advertised), or nil when no
+	// negotiation took place.
+	Advertised []string
 }
 
 // Error describes the failure. It holds no secret, and server text only

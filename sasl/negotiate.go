@@ -112,6 +112,10 @@ type Negotiated struct {
 	// Rejected lists the advertised mechanisms found not usable, in the
 	// order considered, and why.
 	Rejected []Rejection
+	// Advertised is the server's list as given to Negotiate (the
+	// caller's slice, not a copy), so that a diagnostic can show what the
+	// choice was made from. It is nil for a client from Registry.NewClient.
+	Advertised []string
 
 	token  *oauth2.Token
 	source TokenSource
@@ -298,7 +302,7 @@ outer:
 		cands = append(cands[:best], cands[best+1:]...)
 		n, err := r.start(ctx, c.m, creds, conn, advertised, &tc)
 		if err == nil {
-			n.Rejected = rejected
+			n.Rejected, n.Advertised = rejected, advertised
 			return n, nil
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {

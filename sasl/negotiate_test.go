@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -298,6 +299,9 @@ func TestNegotiateSaysWhatIsMissing(t *testing.T) {
 	if got := n.Reason(); got != want {
 		t.Errorf("Reason = %q\nwant     %q", got, want)
 	}
+	if !slices.Equal(n.Advertised, advertised) {
+		t.Errorf("Advertised = %q, want %q", n.Advertised, advertised)
+	}
 	wantMissing := map[string]sasl.Need{"X-BOTH": sasl.NeedPassword, "EXTERNAL": sasl.NeedExternal, "SCRAM-SHA-256": sasl.NeedPassword, "PLAIN": sasl.NeedPassword}
 	for _, rj := range n.Rejected {
 		need, ok := wantMissing[rj.Mechanism]
@@ -361,8 +365,10 @@ func (s *invalidatingSource) Invalidate(t *oauth2.Token)                   { s.i
 func TestNewClientExplicit(t *testing.T) {
 	r := testRegistry(t)
 	pw := &sasl.Credentials{Username: "u", Password: "p"}
-	if _, err := r.NewClient(context.Background(), "CRAM-MD5", pw, cleartext(), nil); err != nil {
+	if n, err := r.NewClient(context.Background(), "CRAM-MD5", pw, cleartext(), nil); err != nil {
 		t.Errorf("explicitly named off-by-default mechanism: %v", err)
+	} else if n.Advertised != nil {
+		t.Errorf("NewClient: advertised %q, want nil", n.Advertised)
 	}
 	if _, err := r.NewClient(context.Background(), "PLAIN", pw, cleartext(), nil); !errors.Is(err, sasl.ErrInsecureTransport) {
 		t.Errorf("PLAIN in cleartext: %v", err)

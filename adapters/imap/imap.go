@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -57,7 +58,10 @@ func (o *Options) connState() *sasl.ConnState {
 // Authenticate authenticates c, a client that has not authenticated yet,
 // with the strongest mechanism the server advertises in CAPABILITY and
 // opts allow. It returns the negotiation that succeeded (see
-// adapters.Deadline for a token's session lifetime).
+// adapters.Deadline for a token's session lifetime). The advertised list it
+// negotiates from (Negotiated.Advertised, AuthError.Advertised) holds the
+// AUTH= capabilities in alphabetical order, upper case: IMAP capabilities
+// form a set.
 //
 // Errors: an *adapters.AuthError for the server's answer (ErrRejected,
 // ErrTemporary, ErrTLSRequired, ErrCancelled) or for a client that is
@@ -92,7 +96,12 @@ func authenticate(ctx context.Context, c *imapclient.Client, opts *Options, cs *
 		_ = c.Close()
 		return nil, fmt.Errorf("imap: reading CAPABILITY: %w", withCtx(ctx, errors.New("no answer")))
 	}
-	n, err := adapters.Authenticate(ctx, opts.auth(), caps.AuthMechanisms(), cs, func(ctx context.Context, n *sasl.Negotiated) error {
+	// CAPABILITY is a set, and go-imap keeps it in a map: sorting gives
+	// the negotiation (its Rejected list, Negotiated.Advertised) a stable
+	// order.
+	advertised := caps.AuthMechanisms()
+	slices.Sort(advertised)
+	n, err := adapters.Authenticate(ctx, opts.auth(), advertised, cs, func(ctx context.Context, n *sasl.Negotiated) error {
 		return exchange(ctx, c, n)
 	})
 	if err != nil && errors.Is(err, sasl.ErrServerAuth) {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,6 +49,9 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 		}
 		if n.Mechanism.Name != want {
 			t.Fatalf("mechanism %s, want %s", n.Mechanism.Name, want)
+		}
+		if !slices.IsSorted(n.Advertised) || !slices.Contains(n.Advertised, want) {
+			t.Fatalf("advertised %q", n.Advertised)
 		}
 		if err := c.Noop().Wait(); err != nil {
 			t.Fatalf("NOOP after authentication: %v", err)
@@ -124,7 +128,7 @@ func TestRejectedTwice(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 		var ae *adapters.AuthError
-		if !errors.As(err, &ae) || ae.Protocol != "IMAP" {
+		if !errors.As(err, &ae) || ae.Protocol != "IMAP" || !slices.IsSorted(ae.Advertised) || !slices.Contains(ae.Advertised, ae.Mechanism) {
 			t.Fatalf("err = %#v", err)
 		}
 		var te *sasl.TokenError

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-smtp"
 
 	"github.com/saslkit/saslkit/adapters"
 	"github.com/saslkit/saslkit/adapters/gosmtp"
@@ -345,11 +344,8 @@ func checkOne(ctx context.Context, st *stdio, cfg *config, reg *sasl.Registry, t
 	switch u.protocol {
 	case "imap":
 		n, err = checkIMAP(ctx, u, reg, creds, tc, &transcript)
-		r.Advertised = imapAdvertised(transcript.String())
 	case "smtp":
-		var adv []string
-		n, adv, err = checkSMTP(ctx, u, reg, creds, tc, &transcript)
-		r.Advertised = orEmpty(adv)
+		n, err = checkSMTP(ctx, u, reg, creds, tc, &transcript)
 	case "pop3":
 		var adv []string
 		n, adv, err = checkPOP3(ctx, u, reg, creds, tc, &transcript)
@@ -372,10 +368,11 @@ func checkOne(ctx context.Context, st *stdio, cfg *config, reg *sasl.Registry, t
 			r.TLS.Certificate = newCertInfo(cve.UnverifiedCertificates[0])
 		}
 	}
-	var ne *sasl.NegotiationError
-	if errors.As(err, &ne) && len(r.Advertised) == 0 {
-		r.Advertised = append([]string{}, ne.Advertised...)
+	if len(r.Advertised) == 0 {
+		r.Advertised = advertisedOf(n, err)
 	}
+	var ne *sasl.NegotiationError
+	errors.As(err, &ne)
 	if n != nil {
 		r.Mechanism = n.Mechanism.Name
 		r.Reason = chosenReason(n)
@@ -401,6 +398,31 @@ func checkOne(ctx context.Context, st *stdio, cfg *config, reg *sasl.Registry, t
 		r.fail(a, "", err)
 	}
 	return r
+}
+
+// advertisedOf returns the mechanism list the negotiation started from
+// (the successful one's, or the one a failed negotiation or a rejected
+// exchange records), upper case, in the server's order (alphabetical for
+// IMAP, whose capabilities are a set).
+func advertisedOf(n *sasl.Negotiated, err error) []string {
+	var (
+		ne  *sasl.NegotiationError
+		ae  *adapters.AuthError
+		adv []string
+	)
+	switch {
+	case n != nil:
+		adv = n.Advertised
+	case errors.As(err, &ne):
+		adv = ne.Advertised
+	case errors.As(err, &ae):
+		adv = ae.Advertised
+	}
+	out := make([]string, len(adv))
+	for i, m := range adv {
+		out[i] = strings.ToUpper(m)
+	}
+	return out
 }
 
 // chosenReason says why n's mechanism was chosen.
@@ -447,52 +469,18 @@ func checkIMAP(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sas
 	return n, nil
 }
 
-// checkSMTP connects as gosmtp's dial helpers do, with go-smtp's client,
-// so that the EHLO keywords (the AUTH list) can be read before
-// gosmtp.Authenticate negotiates from them.
-func checkSMTP(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, []string, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", u.addr())
-	if err != nil {
-		return nil, nil, dialTimeoutErr(ctx, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	defer stop()
-	var c *smtp.Client
+func checkSMTP(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, error) {
+	opts := &gosmtp.Options{Registry: reg, Credentials: creds, TLSConfig: tc, DebugWriter: w, Dialer: &net.Dialer{}}
+	dial := gosmtp.DialTLS
 	if u.startTLS {
-		c, err = smtp.NewClientStartTLS(raw, tc)
-		if err != nil {
-			_ = raw.Close()
-			return nil, nil, dialTimeoutErr(ctx, fmt.Errorf("gosmtp: STARTTLS: %w", err))
-		}
-	} else {
-		conn := tls.Client(raw, tc)
-		if err := conn.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
-			return nil, nil, dialTimeoutErr(ctx, fmt.Errorf("gosmtp: TLS handshake: %w", err))
-		}
-		c = smtp.NewClient(conn)
+		dial = gosmtp.DialStartTLS
 	}
-	defer c.Close()
-	c.DebugWriter = adapters.RedactWriter(w)
-	if err := c.Hello("localhost"); err != nil {
-		return nil, nil, dialTimeoutErr(ctx, fmt.Errorf("gosmtp: EHLO: %w", err))
-	}
-	adv := []string{}
-	if ok, params := c.Extension("AUTH"); ok {
-		adv = strings.Fields(strings.ToUpper(params))
-	}
-	st, ok := c.TLSConnectionState()
-	if !ok {
-		return nil, adv, errors.New("gosmtp: the connection is not encrypted")
-	}
-	cs := &sasl.ConnState{Host: u.host, Port: u.port, TLS: &st, RemoteAddr: raw.RemoteAddr()}
-	n, err := gosmtp.Authenticate(ctx, c, &gosmtp.Options{Registry: reg, Credentials: creds, ConnState: cs})
+	c, n, err := dial(ctx, u.addr(), opts)
 	if err != nil {
-		return nil, adv, dialTimeoutErr(ctx, err)
+		return nil, dialTimeoutErr(ctx, err)
 	}
 	_ = c.Quit()
-	return n, adv, nil
+	return n, nil
 }
 
 func checkPOP3(ctx context.Context, u *serverURL, reg *sasl.Registry, creds *sasl.Credentials, tc *tls.Config, w *lockedBuffer) (*sasl.Negotiated, []string, error) {

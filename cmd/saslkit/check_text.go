@@ -98,64 +98,6 @@ func transcriptLines(s string) []string {
 	return lines
 }
 
-// The IMAP adapter's dial helpers negotiate from the capabilities they
-// read and do not return them (and its STARTTLS upgrade, which refuses
-// injected data, is not available on its own), so check takes the IMAP
-// advertised list from the redacted transcript they wrote: the last
-// capability list the server sent before the client authenticated.
-
-// imapAdvertised returns the AUTH= capabilities of the last CAPABILITY
-// (response or response code) before AUTHENTICATE or LOGIN.
-func imapAdvertised(transcript string) []string {
-	var last []string
-	for _, line := range transcriptLines(transcript) {
-		f := strings.Fields(line)
-		if len(f) >= 2 && !strings.HasPrefix(line, "*") && (strings.EqualFold(f[1], "AUTHENTICATE") || strings.EqualFold(f[1], "LOGIN")) {
-			break
-		}
-		if !strings.HasPrefix(line, "* ") {
-			continue
-		}
-		caps, found := imapCapabilities(f[1:])
-		if found {
-			last = caps
-		}
-	}
-	if last == nil {
-		return []string{}
-	}
-	return last
-}
-
-// imapCapabilities parses the words of an untagged response: CAPABILITY
-// a b c, or OK [CAPABILITY a b c] text.
-func imapCapabilities(f []string) (mechs []string, found bool) {
-	if len(f) == 0 {
-		return nil, false
-	}
-	switch {
-	case strings.EqualFold(f[0], "CAPABILITY"):
-		f = f[1:]
-	case len(f) >= 2 && strings.EqualFold(strings.TrimPrefix(f[1], "["), "CAPABILITY") && strings.HasPrefix(f[1], "["):
-		f = f[2:]
-		for i, w := range f {
-			if strings.HasSuffix(w, "]") {
-				f = append(f[:i:i], strings.TrimSuffix(w, "]"))
-				break
-			}
-		}
-	default:
-		return nil, false
-	}
-	mechs = []string{}
-	for _, w := range f {
-		if len(w) > 5 && strings.EqualFold(w[:5], "AUTH=") {
-			mechs = append(mechs, strings.ToUpper(w[5:]))
-		}
-	}
-	return mechs, true
-}
-
 func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -58,30 +58,3 @@ func FuzzServerURL(f *testing.F) {
 		}
 	})
 }
-
-// FuzzIMAPAdvertised: the transcript parser takes any server text.
-func FuzzIMAPAdvertised(f *testing.F) {
-	f.Add("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\nT1 AUTHENTICATE XOAUTH2 [REDACTED]\r\n")
-	f.Add("* OK hi\r\nT1 CAPABILITY\r\n* CAPABILITY IMAP4rev1 auth=oauthbearer\r\nT1 OK\r\n")
-	f.Add("* OK [CAPABILITY AUTH=]\n* CAPABILITY\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, m := range imapAdvertised(s) {
-			if m == "" || strings.ToUpper(m) != m || strings.ContainsAny(m, " \r\n") {
-				t.Fatalf("mechanism %q from %q", m, s)
-			}
-		}
-	})
-}
-
-func TestIMAPAdvertised(t *testing.T) {
-	for in, want := range map[string]string{
-		"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 AUTH=PLAIN] ready\r\nT1 AUTHENTICATE XOAUTH2 [REDACTED]\r\n* CAPABILITY AUTH=NOPE\r\n": "XOAUTH2 PLAIN",
-		"* OK ready\r\nT1 CAPABILITY\r\n* CAPABILITY IMAP4rev1 AUTH=oauthbearer STARTTLS\r\nT1 OK done\r\n":                                     "OAUTHBEARER",
-		"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN]\r\n* CAPABILITY IMAP4rev1 LOGINDISABLED\r\n":                                                    "",
-		"* OK [CAPABILITY IMAP4rev1 AUTH=X-Y]\r\n":                                                                                              "X-Y",
-	} {
-		if got := strings.Join(imapAdvertised(in), " "); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}
