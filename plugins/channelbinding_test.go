@@ -20,6 +20,7 @@ import (
 	gosmtpadapter "github.com/saslkit/saslkit/adapters/gosmtp"
 	imapadapter "github.com/saslkit/saslkit/adapters/imap"
 	"github.com/saslkit/saslkit/mechanisms"
+	"github.com/saslkit/saslkit/mechanisms/scram"
 	pb "github.com/saslkit/saslkit/plugins/proto"
 	"github.com/saslkit/saslkit/sasl"
 	"github.com/saslkit/saslkit/sasl/sasltest"
@@ -269,4 +270,84 @@ func startTLSProxy(t *testing.T, own tls.Certificate, upstream string, upstreamT
 		}
 	})
 	return ln.Addr().String()
+}
+
+// converse drives c against s in memory, as a protocol library would, and
+// returns the server's verdict.
+func converse(t *testing.T, c sasl.Client, s sasl.Server) error {
+	t.Helper()
+	_, resp, err := c.Start()
+	if err != nil {
+		return fmt.Errorf("client start: %w", err)
+	}
+	for range 8 {
+		ch, done, err := s.Next(resp)
+		if done || err != nil {
+			return err
+		}
+		if resp, err = c.Next(ch); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+	}
+	return errors.New("exchange did not end")
+}
+
+// TestServerEndPointThroughPlugin binds with tls-server-end-point to a
+// SCRAM server running in the plugin: the plugin learns the server's
+// certificate only from the host's ConnState.ChannelBinding (a server's
+// TLS state lacks it), over real TLS 1.2 and 1.3 states. Without it the
+// plugin cannot offer that type and refuses the client.
+func TestServerEndPointThroughPlugin(t *testing.T) {
+	p := openUserDB(t)
+	reg := sasl.NewRegistry()
+	if err := p.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	endPointOnly := &scram.Options{ChannelBindings: []string{scram.BindingTLSServerEndPoint}}
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		client, server, err := sasltest.TLSConnStates(version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withCert := *server
+		withCert.ChannelBinding = &sasl.ChannelBindingData{ServerCertificate: client.TLS.PeerCertificates[0]}
+		for _, tc := range []struct {
+			name   string
+			server *sasl.ConnState
+			ok     bool
+		}{
+			{"certificate carried", &withCert, true},
+			{"certificate unknown", server, false},
+		} {
+			t.Run(tls.VersionName(version)+"/"+tc.name, func(t *testing.T) {
+				c, err := scram.NewClient(scram.MechSHA256Plus, &sasl.ClientParams{Username: "alice@example.test", Password: userPassword, Conn: client}, endPointOnly)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := reg.NewServer(bounded(t), scram.MechSHA256Plus, nil, tc.server)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = converse(t, c, s)
+				if tc.ok {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if id, ok := s.Identity(); !ok || id.Username != "alice@example.test" || id.Mechanism != scram.MechSHA256Plus {
+						t.Fatalf("identity %+v, %v", id, ok)
+					}
+					if !c.Verified() {
+						t.Fatal("server signature not verified")
+					}
+					return
+				}
+				if !errors.Is(err, sasl.ErrAuthFailed) || !strings.Contains(err.Error(), scram.ErrValueUnsupportedChannelBindingType) {
+					t.Fatalf("server: %v", err)
+				}
+				if _, ok := s.Identity(); ok {
+					t.Fatal("identity reported after a refusal")
+				}
+			})
+		}
+	}
 }
