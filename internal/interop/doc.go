@@ -9,6 +9,7 @@
 // SMTP sink served by the test), starts `dovecot -F` on free loopback
 // ports, and runs the IMAP, POP3 and submission adapters over implicit TLS
 // and STARTTLS with every mechanism Dovecot offers, for success and
-// failure. Without dovecot in PATH the suite skips, unless CI=true, where
-// that is a failure.
+// failure. It also builds cmd/saslkit and runs "saslkit check" against the
+// same Dovecot, with an accounts file and stored tokens of its own. Without
+// dovecot in PATH the suite skips, unless CI=true, where that is a failure.
 package interop

@@ -62,7 +62,8 @@ type dovecotEnv struct {
 	sink   net.Listener
 	relays atomic.Int64
 
-	tls *tls.Config
+	tls    *tls.Config
+	caFile string // the PEM of the CA that signed Dovecot's certificate
 
 	imap, imaps, pop3, pop3s, submission, submissions string
 }
@@ -87,6 +88,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if env != nil {
 		env.stop()
+	}
+	if cliDir != "" {
+		os.RemoveAll(cliDir)
 	}
 	os.Exit(code)
 }
@@ -172,11 +176,15 @@ func startDovecot() (e *dovecotEnv, err error) {
 		return e, err
 	}
 
-	certPEM, keyPEM, pool, err := makeCert()
+	certPEM, keyPEM, caPEM, pool, err := makeCert()
 	if err != nil {
 		return e, err
 	}
 	e.tls = &tls.Config{RootCAs: pool, ServerName: serverName}
+	e.caFile = filepath.Join(dir, "tls", "ca.pem")
+	if err := os.WriteFile(e.caFile, caPEM, 0o644); err != nil {
+		return e, err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "tls", "cert.pem"), certPEM, 0o644); err != nil {
 		return e, err
 	}
@@ -484,11 +492,11 @@ func (e *dovecotEnv) sinkConn(c net.Conn) {
 }
 
 // makeCert returns a certificate for serverName and 127.0.0.1 signed by a
-// fresh CA, its key, and a pool trusting that CA.
-func makeCert() (certPEM, keyPEM []byte, pool *x509.CertPool, err error) {
+// fresh CA, its key, the CA's certificate, and a pool trusting that CA.
+func makeCert() (certPEM, keyPEM, caPEM []byte, pool *x509.CertPool, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
@@ -502,15 +510,15 @@ func makeCert() (certPEM, keyPEM []byte, pool *x509.CertPool, err error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
@@ -524,15 +532,16 @@ func makeCert() (certPEM, keyPEM []byte, pool *x509.CertPool, err error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	pool = x509.NewCertPool()
 	pool.AddCert(ca)
 	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	return certPEM, keyPEM, pool, nil
+	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return certPEM, keyPEM, caPEM, pool, nil
 }
