@@ -229,6 +229,49 @@ func TestDeadlineWithoutToken(t *testing.T) {
 	}
 }
 
+// TestRedactWriterLines: capability lines that name LOGIN pass unchanged;
+// LOGIN commands are redacted whatever their tag and case, literals
+// included.
+func TestRedactWriterLines(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"smtp ehlo", "EHLO client\r\n250-mail.example.com\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250 8BITMIME\r\n", ""},
+		{"smtp ehlo last line", "250-mail.example.com\r\n250 AUTH LOGIN PLAIN\r\n", ""},
+		{"smtp old auth", "250-AUTH=LOGIN PLAIN\r\n250-AUTH LOGIN\r\n", ""},
+		{"pop3 capa", "CAPA\r\n+OK Capability list follows\r\nUSER\r\nSASL LOGIN PLAIN XOAUTH2\r\nsasl login\r\n.\r\n", ""},
+		{"imap capability", "* CAPABILITY IMAP4rev1 SASL-IR AUTH=LOGIN AUTH=PLAIN\r\n* OK [CAPABILITY IMAP4rev1 LOGIN-REFERRALS AUTH=LOGIN] ready\r\n", ""},
+		{"imap untagged", "* LOGIN x y\r\n+ LOGIN x y\r\n", ""},
+		{"imap login", "a1 LOGIN alice s3cret\r\n", "a1 LOGIN [REDACTED]\r\n"},
+		{"imap login lower case", "A001 login alice s3cret\n", "A001 login [REDACTED]\n"},
+		{"imap numeric tag", "250 LOGIN alice s3cret\r\n", "250 LOGIN [REDACTED]\r\n"},
+		{"imap tag SASL outside CAPA", "SASL LOGIN alice s3cret\r\n", "SASL LOGIN [REDACTED]\r\n"},
+		{"capa then imap", "CAPA\r\n-ERR unknown command\r\nSASL LOGIN alice s3cret\r\n", "CAPA\r\n-ERR unknown command\r\nSASL LOGIN [REDACTED]\r\n"},
+		{"synchronizing literals", "a1 LOGIN {5}\r\n+ Ready\r\nalice {6}\r\n+ Ready\r\ns3cret\r\na1 OK done\r\n",
+			"a1 LOGIN [REDACTED]\r\n+ Ready\r\n[REDACTED]\r\n+ Ready\r\n[REDACTED]\r\na1 OK done\r\n"},
+		{"non-synchronizing literal", "T1 LOGIN alice {7+}\r\ns3cr\u00e9t\r\nT1 OK done\r\n", "T1 LOGIN [REDACTED]\r\n[REDACTED]\r\nT1 OK done\r\n"},
+		{"literal refused", "a1 LOGIN alice {6}\r\na1 NO too long\r\na2 NOOP\r\n", "a1 LOGIN [REDACTED]\r\na1 NO too long\r\na2 NOOP\r\n"},
+		{"untagged while waiting", "a1 LOGIN alice {6}\r\n* OK s3cret\r\n+ go\r\ns3cret\r\n", "a1 LOGIN [REDACTED]\r\n[REDACTED]\r\n+ go\r\n[REDACTED]\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			if _, err := adapters.RedactWriter(&b).Write([]byte(tc.in)); err != nil {
+				t.Fatal(err)
+			}
+			want := tc.want
+			if want == "" {
+				want = tc.in
+			}
+			if b.String() != want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+			}
+			if tc.want != "" && strings.Contains(b.String(), "s3cr") {
+				t.Errorf("password in %q", b.String())
+			}
+		})
+	}
+}
+
 func TestRedactWriter(t *testing.T) {
 	var b strings.Builder
 	w := adapters.RedactWriter(&b)

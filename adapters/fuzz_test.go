@@ -33,18 +33,25 @@ func FuzzSanitize(f *testing.F) {
 	})
 }
 
-// Whatever surrounds an AUTH line and however the stream is cut, the
-// writer does not panic, passes only whole lines, and never lets the
-// initial response through.
+// Whatever surrounds an AUTH line and an IMAP LOGIN whose password is a
+// literal, and however the stream is cut, the writer does not panic, passes
+// only whole lines, and never lets the initial response or the password
+// through.
 func FuzzRedactWriter(f *testing.F) {
 	f.Add([]byte("T1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n+ \r\n"), []byte("=\r\nT1 OK\r\n"), uint8(3))
 	f.Add([]byte("EHLO x\r\n250 AUTH LOGIN"), []byte("334 VXNlcm5hbWU6\r\nYWxpY2U=\r\n"), uint8(1))
+	f.Add([]byte("CAPA\r\n+OK\r\nSASL LOGIN PLAIN\r\n"), []byte(".\r\n250-AUTH LOGIN PLAIN\r\n"), uint8(5))
+	f.Add([]byte("a1 LOGIN {5}\r\n+ go\r\nalice {6}"), []byte("+ go\r\nx\r\n"), uint8(2))
 	const secret = "c2VjcmV0LXRva2Vu" // base64 "secret-token"
+	const password = "pässwörd-literal"
 	f.Fuzz(func(t *testing.T, before, after []byte, cut uint8) {
-		if bytes.Contains(before, []byte(secret)) || bytes.Contains(after, []byte(secret)) {
-			t.Skip()
+		for _, s := range []string{secret, password} {
+			if bytes.Contains(before, []byte(s)) || bytes.Contains(after, []byte(s)) {
+				t.Skip()
+			}
 		}
-		in := append(append(append([]byte{}, before...), "\nAUTH PLAIN "+secret+"\r\n"...), after...)
+		in := append(append(append([]byte{}, before...),
+			"\nAUTH PLAIN "+secret+"\r\nZ9 LOGIN alice {18+}\r\n"+password+"\r\n"...), after...)
 		var out bytes.Buffer
 		w := adapters.RedactWriter(&out)
 		step := int(cut)%16 + 1
@@ -58,6 +65,9 @@ func FuzzRedactWriter(f *testing.F) {
 		}
 		if bytes.Contains(out.Bytes(), []byte(secret)) {
 			t.Fatalf("initial response passed: %q", out.Bytes())
+		}
+		if bytes.Contains(out.Bytes(), []byte(password)) {
+			t.Fatalf("LOGIN password passed: %q", out.Bytes())
 		}
 	})
 }

@@ -111,6 +111,11 @@ func TestCheckVerbose(t *testing.T) {
 		if !strings.Contains(out, "transcript") || !strings.Contains(out, "[REDACTED]") || !strings.Contains(strings.ToUpper(out), " OAUTHBEARER") {
 			t.Errorf("%s: no redacted transcript:\n%s", target, out)
 		}
+		// The capability lists stay readable: Gmail's EHLO offers LOGIN
+		// first.
+		if strings.Contains(out, "LOGIN [REDACTED]") || strings.HasPrefix(target, "smtp:") && !strings.Contains(out, "250-AUTH LOGIN PLAIN XOAUTH2 OAUTHBEARER") {
+			t.Errorf("%s: capability list redacted:\n%s", target, out)
+		}
 		e.noSecrets("check -v's stdout", out)
 		e.noSecrets("check -v's stderr", errOut)
 	}
