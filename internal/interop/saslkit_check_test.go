@@ -449,7 +449,8 @@ func parseCheckText(t *testing.T, out string) *checkFacts {
 
 // checkBoth runs check with args twice, for text and with --json, and
 // fails the test unless both exit alike, print nothing on standard error
-// and state the same facts. between, when not nil, runs between the two,
+// and state the same facts (the text states the exit code of a failure
+// only; a success is 0). between, when not nil, runs between the two,
 // to restore what the first changed. Transcripts differ between two runs
 // (SCRAM nonces, Dovecot's timings), so they only have to be there or not
 // alike.
@@ -464,27 +465,28 @@ func (c *checkEnv) checkBoth(between func(), args ...string) (code int, f *check
 		between()
 	}
 	jcode, r := c.checkJSON(args...)
-	jf := r.facts()
-	if code != jcode || jf.ExitCode != code {
-		c.t.Errorf("check %v exited %d with text, %d with --json (exit_code %d)", args, code, jcode, jf.ExitCode)
+	if code != jcode || r.ExitCode != code || f.ExitCode != code {
+		c.t.Errorf("check %v exited %d with text (whose result says %d), %d with --json (exit_code %d)", args, code, f.ExitCode, jcode, r.ExitCode)
 	}
-	// The text states the exit code of a failure only.
-	switch {
-	case f.Authenticated == (f.Stage != ""):
-		c.t.Fatalf("check %v: the text output states not exactly one of success and failure:\n%s", args, out)
-	case f.Stage != "" && f.ExitCode != code:
-		c.t.Errorf("check %v exited %d, its text says %d", args, code, f.ExitCode)
+	sameFacts(c.t, fmt.Sprint("check ", args), f, r, out)
+	return code, f, r
+}
+
+// sameFacts fails the test unless f, read from the text output out, and
+// the --json object r state the same facts.
+func sameFacts(t *testing.T, what string, f *checkFacts, r *checkReport, out string) {
+	t.Helper()
+	if f.Authenticated == (f.Stage != "") {
+		t.Fatalf("%s: the text output states not exactly one of success and failure:\n%s", what, out)
 	}
-	f.ExitCode = code
-	if (len(f.Transcript) == 0) != (len(jf.Transcript) == 0) {
-		c.t.Errorf("check %v: a transcript in one output only: text %d lines, --json %d", args, len(f.Transcript), len(jf.Transcript))
+	tf, tj := *f, *r.facts()
+	if (len(tf.Transcript) == 0) != (len(tj.Transcript) == 0) {
+		t.Errorf("%s: a transcript in one output only: text %d lines, --json %d", what, len(tf.Transcript), len(tj.Transcript))
 	}
-	tf, tj := *f, *jf
 	tf.Transcript, tj.Transcript = nil, nil
 	if d := diffFacts(&tf, &tj); d != "" {
-		c.t.Errorf("check %v: text and --json disagree:\n%s\ntext output:\n%s", args, d, out)
+		t.Errorf("%s: text and --json disagree:\n%s\ntext output:\n%s", what, d, out)
 	}
-	return code, f, r
 }
 
 // checkJSON runs check --json with args and decodes its object.
@@ -844,5 +846,54 @@ func TestDovecotCheckRevokedToken(t *testing.T) {
 	}
 	if got, want := e.oauth.Issued("refresh_token")-issued, 3*n; got != want {
 		t.Errorf("%d refreshes granted, want %d", got, want)
+	}
+}
+
+// TestDovecotCheckAccountServers checks every server an account lists
+// (check ACCOUNT): one block of text per server, a "results" array with
+// --json, the expired token refreshed once for all of them.
+func TestDovecotCheckAccountServers(t *testing.T) {
+	e := dovecot(t)
+	version, suite, cert := dovecotTLS(t, e)
+	c := newCheckEnv(t, "check-account@example.test", "mail")
+	c.seed(true, "mail")
+	refreshes := e.oauth.Requests("refresh_token")
+
+	code, out, errOut := c.run("check", "token")
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	jcode, jout, jerrOut := c.run("check", "--json", "token")
+	if jcode != 0 || jerrOut != "" {
+		t.Fatalf("--json: exit %d, stderr %q, stdout:\n%s", jcode, jerrOut, jout)
+	}
+	var all struct {
+		Results []*checkReport `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(jout), &all); err != nil {
+		t.Fatalf("check --json token printed no results object (%v):\n%s", err, jout)
+	}
+	// The account lists the implicit TLS servers, checked as imap, pop3,
+	// smtp.
+	var want []dovecotTarget
+	for _, tg := range dovecotTargets(e) {
+		if tg.upgrade == "" {
+			want = append(want, tg)
+		}
+	}
+	blocks := strings.Split(strings.TrimRight(out, "\n"), "\n\n")
+	if len(blocks) != len(want) || len(all.Results) != len(want) {
+		t.Fatalf("%d blocks of text and %d JSON results, want %d:\n%s\n%s", len(blocks), len(all.Results), len(want), out, jout)
+	}
+	for i, tg := range want {
+		f := parseCheckText(t, blocks[i])
+		sameFacts(t, "check token, "+tg.url, f, all.Results[i], blocks[i])
+		checkConnection(t, f, &tg, version, suite, cert)
+		if !f.Authenticated || f.Mechanism != "OAUTHBEARER" || f.Account != "token" || f.User != c.user {
+			t.Errorf("%s: authenticated %v with %s as %s (account %s)", tg.url, f.Authenticated, f.Mechanism, f.User, f.Account)
+		}
+	}
+	if n := e.oauth.Requests("refresh_token") - refreshes; n != 1 {
+		t.Errorf("%d refresh requests for an expired token and six checks, want 1", n)
 	}
 }
