@@ -74,6 +74,10 @@ type RefreshOptions struct {
 //     and keeps the pair in memory, to refresh from and to save again
 //     next time.
 //
+// With no token stored for the account (never authorized, or deleted),
+// Fetch fails with an error matching both ErrReauthRequired and the store's
+// ErrNotFound, so a caller can tell "authorize" from "authorize again".
+//
 // invalid_grant and invalid_client come back as an *OAuthError matching
 // ErrReauthRequired. On invalid_grant the stored token is deleted, but only
 // if it still holds the refresh token that was rejected: a token written
@@ -172,9 +176,9 @@ func (f *RefreshFetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 	defer unlock()
 
 	stored, err := f.store.Load(ctx, f.account)
-	notFound := errors.Is(err, ErrNotFound)
-	if notFound {
-		stored, err = nil, nil
+	var notFound error // the store's not-found error
+	if errors.Is(err, ErrNotFound) {
+		stored, err, notFound = nil, nil, err
 	}
 
 	f.mu.Lock()
@@ -201,8 +205,8 @@ func (f *RefreshFetcher) Fetch(ctx context.Context) (*oauth2.Token, error) {
 		return copyToken(stored), nil
 	}
 	if base == nil || base.RefreshToken == "" {
-		if notFound {
-			return nil, fmt.Errorf("%w: no token stored for account %q", ErrReauthRequired, f.account)
+		if notFound != nil {
+			return nil, &noStoredTokenError{account: f.account, err: notFound}
 		}
 		return nil, fmt.Errorf("%w: no refresh token stored for account %q", ErrReauthRequired, f.account)
 	}
@@ -382,3 +386,18 @@ func (f *RefreshFetcher) Format(fs fmt.State, verb rune) {
 
 // String describes the fetcher without secrets.
 func (f *RefreshFetcher) String() string { return fmt.Sprint(f) }
+
+// noStoredTokenError is a Fetch with no token stored for the account. It
+// matches ErrReauthRequired (authorization is needed) and, through the
+// store's own error, ErrNotFound (it was never given, or was deleted).
+type noStoredTokenError struct {
+	account string
+	err     error // the store's error, matching ErrNotFound
+}
+
+func (e *noStoredTokenError) Error() string {
+	return fmt.Sprintf("providers: authorization required: no token stored for account %q", e.account)
+}
+
+// Unwrap returns ErrReauthRequired and the store's error.
+func (e *noStoredTokenError) Unwrap() []error { return []error{ErrReauthRequired, e.err} }

@@ -167,19 +167,40 @@ func TestRefreshAdoptsPeerToken(t *testing.T) {
 	}
 }
 
+// TestRefreshNoStoredToken: with nothing stored, Fetch (and a Cache in
+// front of it) fails with an error matching ErrReauthRequired and the
+// store's ErrNotFound, before any request; with a token but no refresh
+// token, only ErrReauthRequired.
 func TestRefreshNoStoredToken(t *testing.T) {
-	a := newAuthServer(t, true)
-	f := newTestFetcher(t, a, NewMemoryStore(), nil)
-	if _, err := f.Fetch(context.Background()); !errors.Is(err, ErrReauthRequired) {
-		t.Fatalf("err = %v", err)
-	}
-	store := NewMemoryStore()
-	_ = store.Save(context.Background(), testAccount, nil, &oauth2.Token{AccessToken: "x"})
-	if _, err := newTestFetcher(t, a, store, nil).Fetch(context.Background()); !errors.Is(err, ErrReauthRequired) {
-		t.Fatalf("no refresh token: %v", err)
-	}
-	if a.requests.Load() != 0 {
-		t.Fatal("request sent without a refresh token")
+	ctx := context.Background()
+	for name, open := range testStores(t) {
+		t.Run(name, func(t *testing.T) {
+			a := newAuthServer(t, true)
+			store := open()
+			for via, fetch := range map[string]func() (*oauth2.Token, error){
+				"fetcher": func() (*oauth2.Token, error) { return newTestFetcher(t, a, store, nil).Fetch(ctx) },
+				"cache":   func() (*oauth2.Token, error) { return NewCache(newTestFetcher(t, a, store, nil), nil).Token(ctx) },
+			} {
+				_, err := fetch()
+				if !errors.Is(err, ErrReauthRequired) || !errors.Is(err, ErrNotFound) {
+					t.Fatalf("%s: err = %v, want ErrReauthRequired and ErrNotFound", via, err)
+				}
+				if want := fmt.Sprintf("providers: authorization required: no token stored for account %q", testAccount); err.Error() != want {
+					t.Errorf("%s: %q, want %q", via, err.Error(), want)
+				}
+			}
+
+			if err := store.Save(ctx, testAccount, nil, &oauth2.Token{AccessToken: "x"}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := newTestFetcher(t, a, store, nil).Fetch(ctx)
+			if !errors.Is(err, ErrReauthRequired) || errors.Is(err, ErrNotFound) {
+				t.Fatalf("no refresh token: %v, want ErrReauthRequired only", err)
+			}
+			if a.requests.Load() != 0 {
+				t.Fatal("request sent without a refresh token")
+			}
+		})
 	}
 }
 

@@ -138,10 +138,6 @@ func (c *config) tokenStore() *providers.FileStore {
 	return providers.NewFileStore(c.tokenDir, nil)
 }
 
-// errNotAuthorized is an account without a stored token. It matches
-// providers.ErrNotFound.
-var errNotAuthorized = fmt.Errorf("not authorized yet: %w", providers.ErrNotFound)
-
 // errNotTokenAccount is an account that authenticates with a password only.
 var errNotTokenAccount = errors.New("the account authenticates with a password, not with OAuth 2.0 tokens")
 
@@ -157,13 +153,10 @@ func (a *account) fetcher(ctx context.Context, cfg *config, stderr io.Writer) (p
 		if err != nil {
 			return nil, err
 		}
-		store := cfg.tokenStore()
-		// The fetcher reports a missing token as "authorize again"; say
-		// "authorize" to an account that never was.
-		if _, err := store.Load(ctx, a.name); errors.Is(err, providers.ErrNotFound) {
-			return nil, fmt.Errorf("account %s: %w", a.name, errNotAuthorized)
-		}
-		f, err := providers.NewRefreshFetcher(oc, store, a.name, &providers.RefreshOptions{HTTPClient: hc})
+		// With no token stored, the fetcher's error matches
+		// providers.ErrNotFound as well as ErrReauthRequired, which
+		// tokenFailure and check turn into "not authorized yet".
+		f, err := providers.NewRefreshFetcher(oc, cfg.tokenStore(), a.name, &providers.RefreshOptions{HTTPClient: hc})
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", a.name, err)
 		}

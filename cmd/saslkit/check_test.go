@@ -334,3 +334,23 @@ func TestCheckServerDrops(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckNotAuthorized: an account that was never authorized connects,
+// shows the server, sends nothing, and is told to run authorize once.
+func TestCheckNotAuthorized(t *testing.T) {
+	e := newCLIEnv(t, nil)
+	code, r, _ := e.checkJSON("imaps://" + testUser + "@" + e.ms.Addr(sasltest.ProtocolIMAP, sasltest.ImplicitTLS))
+	if code != exitAuth || r.Failure == nil || r.Failure.Kind != failAuthorize || r.Failure.Stage != "token" ||
+		!strings.Contains(r.Failure.Explanation, "No refresh token is stored for account test yet: run 'saslkit authorize test' once.") {
+		t.Fatalf("exit %d, failure %+v", code, r.Failure)
+	}
+	if !r.Connected || r.TLS == nil || !r.TLS.Verified || len(r.Advertised) == 0 {
+		t.Errorf("server not shown: connected %v, TLS %+v, advertised %q", r.Connected, r.TLS, r.Advertised)
+	}
+	if st := e.ms.AuthStats("", ""); st.Attempts != 0 {
+		t.Errorf("something was sent: %+v", st)
+	}
+	if n := e.oauth.Requests("refresh_token"); n != 0 {
+		t.Errorf("%d refresh requests without a refresh token", n)
+	}
+}
