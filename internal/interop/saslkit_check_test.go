@@ -807,12 +807,14 @@ func TestDovecotCheckRevokedToken(t *testing.T) {
 				if _, err := providers.NewFileStore(c.tokenDir, nil).Load(context.Background(), "token"); !errors.Is(err, providers.ErrNotFound) {
 					t.Fatalf("the refused refresh token is still stored (%v)", err)
 				}
-				// The next check says so without connecting.
-				code, r = c.checkJSON("--account", "token", tg.url)
-				if code != 3 || r.Connected || r.Failure == nil || r.Failure.Kind != "authorization_needed" ||
+				// The next check shows the server, then says so at the
+				// token stage, before anything is sent to authenticate.
+				code, r = c.checkJSON("-v", "--account", "token", tg.url)
+				if code != 3 || !r.Connected || r.Authenticated || r.Failure == nil || r.Failure.Kind != "authorization_needed" || r.Failure.Stage != "token" ||
 					!strings.Contains(r.Failure.Explanation, "No refresh token is stored for account token") {
 					t.Errorf("check after the refusal: exit %d, connected %v, failure %+v", code, r.Connected, r.Failure)
 				}
+				tg.checkTranscript(t, r.Transcript, "OAUTHBEARER", 0, 0, false)
 			})
 			// The token server issues tokens Dovecot does not accept (a
 			// scope other than "mail"): check retries once with a fresh
