@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -269,6 +270,50 @@ func TestRedactWriterLines(t *testing.T) {
 				t.Errorf("password in %q", b.String())
 			}
 		})
+	}
+}
+
+// TestRedactWriterSCRAMChallenges: the server's SCRAM messages (salt,
+// iteration count, nonces, server signature) allow an offline dictionary
+// attack together with the user name, so they are redacted in both IMAP and
+// SMTP transcripts, while challenges that help a reader (an OAuth error,
+// LOGIN's prompts, a server's prose) stay.
+func TestRedactWriterSCRAMChallenges(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString
+	serverFirst := b64([]byte("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"))
+	serverFinal := b64([]byte("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="))
+	for _, tc := range []struct{ name, in string }{
+		{"imap", "A1 AUTHENTICATE SCRAM-SHA-256 biwsbj11c2VyLHI9ckFMdnNYZ1M=\r\n+ " + serverFirst + "\r\nYz1iaXdz\r\n+ " + serverFinal + "\r\n\r\nA1 OK done\r\n"},
+		{"smtp", "AUTH SCRAM-SHA-256 biwsbj11c2VyLHI9ckFMdnNYZ1M=\r\n334 " + serverFirst + "\r\nYz1iaXdz\r\n334 " + serverFinal + "\r\n\r\n235 2.7.0 ok\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			_, _ = adapters.RedactWriter(&out).Write([]byte(tc.in))
+			for _, secret := range []string{serverFirst, serverFinal} {
+				if strings.Contains(out.String(), secret) {
+					t.Errorf("a SCRAM server message passed:\n%s", out.String())
+				}
+			}
+			if n := strings.Count(out.String(), adapters.Redacted); n != 4 {
+				t.Errorf("%d redactions, want 4 (initial response, two challenges, one response):\n%s", n, out.String())
+			}
+		})
+	}
+	keep := []string{
+		"+ " + b64([]byte(`{"status":"invalid_token","scope":"https://mail.google.com/"}`)),
+		"334 " + b64([]byte("Username:")),
+		"334 " + b64([]byte("Password:")),
+		"+ Ready for more",
+	}
+	var out strings.Builder
+	w := adapters.RedactWriter(&out)
+	for _, ch := range keep {
+		_, _ = w.Write([]byte("AUTH X\r\n" + ch + "\r\n*\r\n"))
+	}
+	for _, ch := range keep {
+		if !strings.Contains(out.String(), ch+"\r\n") {
+			t.Errorf("%q was redacted:\n%s", ch, out.String())
+		}
 	}
 }
 

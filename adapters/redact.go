@@ -2,9 +2,12 @@ package adapters
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/saslkit/saslkit/internal/wire"
 )
 
 // Redacted replaces a secret in a redacted transcript.
@@ -18,8 +21,9 @@ const maxTranscriptLine = 64 << 10
 // and go-smtp's DebugWriter, the POP3 client's) that passes whole lines to w
 // with authentication payloads replaced by Redacted: the initial response
 // of IMAP AUTHENTICATE and of SMTP and POP3 AUTH, the arguments of IMAP
-// LOGIN (literals included) and POP3 PASS, and every client response line
-// of a SASL exchange. Capability lines that list LOGIN (SMTP's "250-AUTH
+// LOGIN (literals included) and POP3 PASS, every client response line of a
+// SASL exchange, and the server challenges that could help an attacker
+// (SCRAM's salt, nonces and server signature; see redactChallenge). Capability lines that list LOGIN (SMTP's "250-AUTH
 // LOGIN PLAIN", POP3's "SASL LOGIN", IMAP's "AUTH=LOGIN") pass unchanged.
 // Lines keep their ending (CRLF or LF). It is safe for concurrent use (the
 // reading and the writing side of a client write to it at once). A line
@@ -152,10 +156,42 @@ func (r *redactWriter) redact(line string) string {
 		return Redacted
 	}
 	if strings.HasPrefix(line, "+") && !strings.HasPrefix(up, "+OK") || strings.HasPrefix(line, "334") {
-		return line // a challenge
+		return redactChallenge(line)
 	}
 	r.inSASL = false
 	return line
+}
+
+// redactChallenge returns a server challenge line ("+ payload", "334
+// payload") with its payload replaced by Redacted unless the payload is
+// known to hold nothing an attacker could use: not base64 (a server's
+// prose), a JSON object (the token error of RFC 7628 and XOAUTH2, worth
+// reading when a login fails), or LOGIN's "Username:"/"Password:" prompts.
+// Any other challenge goes: SCRAM's server messages carry the salt, the
+// iteration count, the nonces and the server signature, which together
+// with the user name allow an offline dictionary attack on the password.
+func redactChallenge(line string) string {
+	prefix, payload, ok := strings.Cut(line, " ")
+	if !ok || payload == "" {
+		return line
+	}
+	dec, isB64 := wire.DecodeBase64(payload)
+	switch {
+	case !isB64:
+		return line
+	case len(dec) > 0 && dec[0] == '{' && json.Valid(dec):
+		return line
+	case isLoginPrompt(dec):
+		return line
+	}
+	return prefix + " " + Redacted
+}
+
+// isLoginPrompt reports whether a decoded challenge is one of the prompts
+// of the LOGIN mechanism (draft-murchison-sasl-login).
+func isLoginPrompt(b []byte) bool {
+	s := strings.TrimRight(string(b), "\x00")
+	return strings.EqualFold(s, "Username:") || strings.EqualFold(s, "Password:") || strings.EqualFold(s, "User Name")
 }
 
 // isSMTPContinuation reports whether word begins a line of an SMTP
