@@ -90,7 +90,7 @@ func runOnce(ctx context.Context, n *sasl.Negotiated, exchange Exchange) error {
 	err := exchange(ctx, n)
 	if err == nil {
 		if err := sasl.CheckServerAuth(n.Client); err != nil {
-			return &AuthError{Mechanism: n.Mechanism.Name, Kind: ErrCancelled, Cause: err, Advertised: n.Advertised}
+			return &AuthError{Mechanism: n.Mechanism.Name, Kind: ErrCancelled, Cause: err, Advertised: n.Advertised()}
 		}
 		return nil
 	}
@@ -103,7 +103,7 @@ func runOnce(ctx context.Context, n *sasl.Negotiated, exchange Exchange) error {
 			ae.Failure = sasl.FailureOf(n.Client)
 		}
 		if ae.Advertised == nil {
-			ae.Advertised = n.Advertised
+			ae.Advertised = n.Advertised()
 		}
 		return err
 	}

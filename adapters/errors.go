@@ -55,7 +55,7 @@ type AuthError struct {
 	// mechanism's error. It may be nil.
 	Cause error
 	// Advertised is the server's mechanism list the exchange's mechanism
-	// was negotiated from (sasl.Negotiated.Advertised), or nil when no
+	// was negotiated from (sasl.Negotiated.Advertised()), or nil when no
 	// negotiation took place.
 	Advertised []string
 }

@@ -112,10 +112,6 @@ type Negotiated struct {
 	// Rejected lists the advertised mechanisms found not usable, in the
 	// order considered, and why.
 	Rejected []Rejection
-	// Advertised is the server's list as given to Negotiate (the
-	// caller's slice, not a copy), so that a diagnostic can show what the
-	// choice was made from. It is nil for a client from Registry.NewClient.
-	Advertised []string
 
 	token  *oauth2.Token
 	source TokenSource
@@ -148,6 +144,13 @@ func (n *Negotiated) Reason() string {
 	}
 	return b.String()
 }
+
+// Advertised returns the server's mechanism list as given to Negotiate (the
+// caller's slice, not a copy), so that a diagnostic can show what the choice
+// was made from. It is nil for a client from Registry.NewClient. It is the
+// list the client received as ClientParams.Advertised, which is why it is a
+// method: the outcome holds it once.
+func (n *Negotiated) Advertised() []string { return n.params.Advertised }
 
 // TokenExpiry returns the expiry of the access token the client carries, or
 // the zero time when it carries none or the expiry is unknown. A session
@@ -302,7 +305,7 @@ outer:
 		cands = append(cands[:best], cands[best+1:]...)
 		n, err := r.start(ctx, c.m, creds, conn, advertised, &tc)
 		if err == nil {
-			n.Rejected, n.Advertised = rejected, advertised
+			n.Rejected = rejected
 			return n, nil
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {

@@ -299,8 +299,8 @@ func TestNegotiateSaysWhatIsMissing(t *testing.T) {
 	if got := n.Reason(); got != want {
 		t.Errorf("Reason = %q\nwant     %q", got, want)
 	}
-	if !slices.Equal(n.Advertised, advertised) {
-		t.Errorf("Advertised = %q, want %q", n.Advertised, advertised)
+	if !slices.Equal(n.Advertised(), advertised) {
+		t.Errorf("Advertised = %q, want %q", n.Advertised(), advertised)
 	}
 	wantMissing := map[string]sasl.Need{"X-BOTH": sasl.NeedPassword, "EXTERNAL": sasl.NeedExternal, "SCRAM-SHA-256": sasl.NeedPassword, "PLAIN": sasl.NeedPassword}
 	for _, rj := range n.Rejected {
@@ -367,8 +367,8 @@ func TestNewClientExplicit(t *testing.T) {
 	pw := &sasl.Credentials{Username: "u", Password: "p"}
 	if n, err := r.NewClient(context.Background(), "CRAM-MD5", pw, cleartext(), nil); err != nil {
 		t.Errorf("explicitly named off-by-default mechanism: %v", err)
-	} else if n.Advertised != nil {
-		t.Errorf("NewClient: advertised %q, want nil", n.Advertised)
+	} else if n.Advertised() != nil {
+		t.Errorf("NewClient: advertised %q, want nil", n.Advertised())
 	}
 	if _, err := r.NewClient(context.Background(), "PLAIN", pw, cleartext(), nil); !errors.Is(err, sasl.ErrInsecureTransport) {
 		t.Errorf("PLAIN in cleartext: %v", err)

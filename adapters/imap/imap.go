@@ -59,7 +59,7 @@ func (o *Options) connState() *sasl.ConnState {
 // with the strongest mechanism the server advertises in CAPABILITY and
 // opts allow. It returns the negotiation that succeeded (see
 // adapters.Deadline for a token's session lifetime). The advertised list it
-// negotiates from (Negotiated.Advertised, AuthError.Advertised) holds the
+// negotiates from (Negotiated.Advertised(), AuthError.Advertised) holds the
 // AUTH= capabilities in alphabetical order, upper case: IMAP capabilities
 // form a set.
 //
@@ -97,7 +97,7 @@ func authenticate(ctx context.Context, c *imapclient.Client, opts *Options, cs *
 		return nil, fmt.Errorf("imap: reading CAPABILITY: %w", withCtx(ctx, errors.New("no answer")))
 	}
 	// CAPABILITY is a set, and go-imap keeps it in a map: sorting gives
-	// the negotiation (its Rejected list, Negotiated.Advertised) a stable
+	// the negotiation (its Rejected list, Negotiated.Advertised()) a stable
 	// order.
 	advertised := caps.AuthMechanisms()
 	slices.Sort(advertised)

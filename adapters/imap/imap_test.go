@@ -50,8 +50,8 @@ func TestTokenSuccessOneRoundTrip(t *testing.T) {
 		if n.Mechanism.Name != want {
 			t.Fatalf("mechanism %s, want %s", n.Mechanism.Name, want)
 		}
-		if !slices.IsSorted(n.Advertised) || !slices.Contains(n.Advertised, want) {
-			t.Fatalf("advertised %q", n.Advertised)
+		if !slices.IsSorted(n.Advertised()) || !slices.Contains(n.Advertised(), want) {
+			t.Fatalf("advertised %q", n.Advertised())
 		}
 		if err := c.Noop().Wait(); err != nil {
 			t.Fatalf("NOOP after authentication: %v", err)

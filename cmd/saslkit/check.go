@@ -412,7 +412,7 @@ func advertisedOf(n *sasl.Negotiated, err error) []string {
 	)
 	switch {
 	case n != nil:
-		adv = n.Advertised
+		adv = n.Advertised()
 	case errors.As(err, &ne):
 		adv = ne.Advertised
 	case errors.As(err, &ae):
