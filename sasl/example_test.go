@@ -47,6 +47,23 @@ func ExampleRegistry_Negotiate() {
 	// SCRAM-SHA-256 chosen; not usable: XOAUTH2 (no token source)
 }
 
+// The outcome keeps the list it was chosen from, for diagnostics.
+func ExampleNegotiated_Advertised() {
+	reg := testRegistry(nil)
+	creds := &sasl.Credentials{Username: "tim", Password: "tanstaaftanstaaf"}
+
+	n, err := reg.Negotiate(context.Background(), []string{"PLAIN", "GSSAPI", "SCRAM-SHA-256"}, creds, verifiedTLS(), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(n.Mechanism.Name, "from", n.Advertised())
+	fmt.Println(n.Reason())
+	// Output:
+	// SCRAM-SHA-256 from [PLAIN GSSAPI SCRAM-SHA-256]
+	// SCRAM-SHA-256 chosen; not usable: GSSAPI (mechanism not registered)
+}
+
 // A mechanism the credentials cannot drive is rejected with a
 // CredentialsError that says what is missing; it matches ErrNoCredentials.
 func ExampleCredentialsError() {
