@@ -23,8 +23,9 @@ const maxTranscriptLine = 64 << 10
 // of IMAP AUTHENTICATE and of SMTP and POP3 AUTH, the arguments of IMAP
 // LOGIN (literals included) and POP3 PASS, every client response line of a
 // SASL exchange, and the server challenges that could help an attacker
-// (SCRAM's salt, nonces and server signature; see redactChallenge). Capability lines that list LOGIN (SMTP's "250-AUTH
-// LOGIN PLAIN", POP3's "SASL LOGIN", IMAP's "AUTH=LOGIN") pass unchanged.
+// (SCRAM's salt, nonces and server signature; see redactChallenge).
+// Capability lines that list LOGIN (SMTP's "250-AUTH LOGIN PLAIN", POP3's
+// "SASL LOGIN", IMAP's "AUTH=LOGIN") pass unchanged.
 // Lines keep their ending (CRLF or LF). It is safe for concurrent use (the
 // reading and the writing side of a client write to it at once). A line
 // still incomplete when the connection ends is not written.
