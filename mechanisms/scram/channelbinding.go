@@ -224,9 +224,14 @@ func (c *config) usable(conn *sasl.ConnState) error {
 		return errCBDisabled
 	}
 	_, cerr := c.clientBinding(conn)
+	if cerr == nil {
+		// Usable as a client; the server reading is not needed (and
+		// costs a second key export).
+		return nil
+	}
 	srv, serr := c.serverBindings(conn)
 	switch {
-	case cerr == nil, serr == nil && len(srv) > 0:
+	case serr == nil && len(srv) > 0:
 		return nil
 	case errors.Is(serr, sasl.ErrChannelBindingData):
 		return serr
