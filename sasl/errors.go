@@ -179,6 +179,17 @@ type Rejection struct {
 	Err       error
 }
 
+// why is the rejection's reason for a one-line summary: the error's text
+// without the "sasl: " prefix, nor the mechanism's name the summary already
+// shows ("OAUTHBEARER: fetching token: ..." reads "fetching token: ...").
+func (r Rejection) why() string {
+	s := strings.TrimPrefix(r.Err.Error(), "sasl: ")
+	if rest, ok := strings.CutPrefix(s, r.Mechanism+": "); ok {
+		return rest
+	}
+	return s
+}
+
 func (e *NegotiationError) Error() string {
 	var b strings.Builder
 	b.WriteString(ErrNoMechanism.Error())
@@ -195,7 +206,7 @@ func (e *NegotiationError) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(r.Mechanism + ": " + strings.TrimPrefix(r.Err.Error(), "sasl: "))
+		b.WriteString(r.Mechanism + ": " + r.why())
 	}
 	return b.String()
 }

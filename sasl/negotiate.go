@@ -140,7 +140,7 @@ func (n *Negotiated) Reason() string {
 		} else {
 			b.WriteString(", ")
 		}
-		b.WriteString(r.Mechanism + " (" + strings.TrimPrefix(r.Err.Error(), "sasl: ") + ")")
+		b.WriteString(r.Mechanism + " (" + r.why() + ")")
 	}
 	return b.String()
 }

@@ -221,6 +221,9 @@ func TestNegotiateTokenErrorFallsBackAndSurfaces(t *testing.T) {
 	if len(n.Rejected) != 1 || !errors.Is(n.Rejected[0].Err, errReauth) {
 		t.Fatalf("rejected = %v", n.Rejected)
 	}
+	if got, want := n.Reason(), "PLAIN chosen; not usable: XOAUTH2 (fetching token: providers: authorize again)"; got != want {
+		t.Errorf("Reason() = %q, want %q (the mechanism named once)", got, want)
+	}
 	// Without, the token source's error is reachable through errors.Is.
 	_, err = r.Negotiate(context.Background(), []string{"XOAUTH2", "OAUTHBEARER"},
 		&sasl.Credentials{Username: "u", TokenSource: src}, verifiedTLS(), nil)
@@ -230,6 +233,9 @@ func TestNegotiateTokenErrorFallsBackAndSurfaces(t *testing.T) {
 	var ne *sasl.NegotiationError
 	if !errors.As(err, &ne) || len(ne.Rejected) != 2 {
 		t.Fatalf("got %#v", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "XOAUTH2: XOAUTH2") || !strings.Contains(msg, "XOAUTH2: fetching token: providers: authorize again") {
+		t.Errorf("error names the mechanism twice or lost the reason: %s", msg)
 	}
 	// An empty token is an error, never sent.
 	_, err = r.Negotiate(context.Background(), []string{"XOAUTH2"},
