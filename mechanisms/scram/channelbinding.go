@@ -1,7 +1,6 @@
 package scram
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -71,7 +70,7 @@ func carriedCert(conn *sasl.ConnState) *x509.Certificate {
 // certificate: the first non-nil one wins, and when both are set they must
 // be the same certificate.
 func pickCert(first, second *x509.Certificate, what string) (*x509.Certificate, error) {
-	if first != nil && second != nil && !bytes.Equal(first.Raw, second.Raw) {
+	if first != nil && second != nil && !first.Equal(second) {
 		return nil, fmt.Errorf("scram: %w: the carried server certificate differs from %s", sasl.ErrChannelBindingData, what)
 	}
 	if first != nil {
