@@ -59,7 +59,7 @@ func TestDecodeRecordRejects(t *testing.T) {
 // numbers and field names of the record, never the input.
 var decodeErrorRE = regexp.MustCompile(`^providers: stored token data is malformed: (record version is not a positive integer|` +
 	`token record is \d+ bytes, more than \d+|JSON syntax error at offset \d+|wrong JSON type for field "(at|tt|rt|exp)?"|` +
-	`truncated JSON|invalid JSON|trailing data after the token record|` +
+	`truncated JSON|invalid JSON|unknown field|trailing data after the token record|` +
 	`token record has neither an access nor a refresh token|negative expiry in token record)$`)
 
 // FuzzDecodeRecord feeds the decoder of what Load reads from Redis: it
